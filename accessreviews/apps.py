@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AccessReviewsConfig(AppConfig):
+    name = "accessreviews"
+    verbose_name = "Access reviews"

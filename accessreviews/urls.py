@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from accessreviews import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("permissions/", views.permission_matrix, name="permission-matrix"),
+    path("healthz", views.health, name="health"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("directory/", include("directory.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "accessreviews.views.bad_request"
+handler403 = "accessreviews.views.permission_denied"
+handler404 = "accessreviews.views.page_not_found"
+handler500 = "accessreviews.views.server_error"

@@ -1,0 +1,61 @@
+"""Portal-wide pages: home, the permission matrix, health, and the error pages."""
+
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpResponseServerError, JsonResponse
+from django.shortcuts import render
+from django.template import loader
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from accessreviews.models import SchedulerHeartbeat
+from directory import audit
+from directory.capabilities import MATRIX_COLUMNS, REVIEWER_NOTE, capabilities_for
+from directory.capabilities import permission_matrix as matrix_rows
+
+
+@require_GET
+@login_required
+def home(request):
+    caps = capabilities_for(request.user)
+    context = {"heartbeat": SchedulerHeartbeat.last() if caps.read_all else None}
+    if caps.read_all:
+        context["chain_head"] = audit.chain_head()
+    return render(request, "accessreviews/home.html", context)
+
+
+@require_GET
+@login_required
+def permission_matrix(request):
+    return render(
+        request,
+        "accessreviews/permission_matrix.html",
+        {"columns": MATRIX_COLUMNS, "rows": matrix_rows(), "reviewer_note": REVIEWER_NOTE},
+    )
+
+
+@require_GET
+def health(request):
+    """Liveness for load balancers: the database answers, and when the scheduler last ticked."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    beat = SchedulerHeartbeat.last()
+    age = (timezone.now() - beat.last_tick_at).total_seconds() if beat else None
+    return JsonResponse({"database": "ok", "last_tick_seconds_ago": age})
+
+
+def bad_request(request, exception=None):
+    return render(request, "400.html", status=400)
+
+
+def permission_denied(request, exception=None):
+    return render(request, "403.html", {"reason": str(exception or "")}, status=403)
+
+
+def page_not_found(request, exception=None):
+    return render(request, "404.html", status=404)
+
+
+def server_error(request):
+    # Rendered without the request: no context processor may touch a database that failed.
+    return HttpResponseServerError(loader.get_template("500.html").render())

@@ -1,0 +1,231 @@
+"""The tenant's audit log: one hash-chained AuditEvent per operation.
+
+Format (also what an evidence pack's standalone verifier implements):
+- canonical JSON: json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+  datetimes as UTC ISO-8601 with microseconds and "Z", UUIDs and decimals as strings;
+- an event's detail rows are the rows of its registered source whose operation column equals the
+  event's `operation`, ordered by id; detail_digest = sha256 over each row's canonical JSON
+  followed by "\\n" (empty string when there are none);
+- hash = sha256(prev_hash + canonical JSON of the event's content) in hex; the first event's
+  prev_hash is 64 zeros.
+Writers are serialised by a lock held until their transaction commits, so the chain cannot fork.
+"""
+
+import datetime
+import decimal
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from directory.models import AuditEvent
+
+GENESIS_HASH = "0" * 64
+# pg_advisory_xact_lock key for the chain (any constant; "audit" in ASCII).
+CHAIN_LOCK_KEY = 0x6175646974
+
+# --- Canonical form --------------------------------------------------------------------------
+
+
+def _json_default(value):
+    if isinstance(value, datetime.datetime):
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value, datetime.UTC)
+        return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | decimal.Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} has no canonical JSON form")
+
+
+def canonical_json(value) -> str:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+    )
+
+
+# --- Detail sources ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DetailSource:
+    name: str
+    model: type[models.Model]
+    operation_field: str
+    fields: tuple[str, ...]
+
+    def rows(self, operation):
+        queryset = self.model._default_manager.filter(**{self.operation_field: operation})
+        return queryset.order_by("id").values("id", *self.fields).iterator(chunk_size=5000)
+
+
+_sources: dict[str, DetailSource] = {}
+
+
+def register_detail_source(name, model, *, fields, operation_field="audit_operation"):
+    """Let events name `name` as the source of their detail rows (call from AppConfig.ready)."""
+    _sources[name] = DetailSource(name, model, operation_field, tuple(fields))
+
+
+def detail_digest(source_name: str, operation) -> tuple[int, str]:
+    if not source_name:
+        return 0, ""
+    digest, count = hashlib.sha256(), 0
+    for row in _sources[source_name].rows(operation):
+        digest.update(canonical_json(row).encode())
+        digest.update(b"\n")
+        count += 1
+    return count, (digest.hexdigest() if count else "")
+
+
+# --- Actors and objects ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    type: str
+    id: str = ""
+    label: str = ""
+
+
+SYSTEM = Actor("system", "", "system")
+
+
+def actor_of(who) -> Actor:
+    """An Actor from a user, an Actor, a label string (a system process) or None."""
+    if isinstance(who, Actor):
+        return who
+    if who is None:
+        return SYSTEM
+    if isinstance(who, str):
+        return Actor("system", "", who)
+    if not getattr(who, "is_authenticated", False):
+        return Actor("anonymous", "", "anonymous")
+    return Actor("user", str(who.uuid), who.user_principal_name)
+
+
+def object_ref(obj) -> tuple[str, str, str]:
+    if obj is None:
+        return "", "", ""
+    if isinstance(obj, tuple):
+        return obj
+    key = getattr(obj, "uuid", None) or obj.pk
+    return obj._meta.model_name, str(key), str(obj)[:300]
+
+
+# --- Writing and verifying ---------------------------------------------------------------------
+
+
+def _lock_chain() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+    # SQLite: transactions BEGIN IMMEDIATE (settings), which already holds the one write lock.
+
+
+def event_content(event: AuditEvent) -> dict:
+    return {
+        "seq": event.seq,
+        "at": event.at,
+        "actor": [event.actor_type, event.actor_id, event.actor_label],
+        "action": event.action,
+        "object": [event.object_type, event.object_id, event.object_label],
+        "details": event.details,
+        "operation": event.operation,
+        "detail_source": event.detail_source,
+        "detail_count": event.detail_count,
+        "detail_digest": event.detail_digest,
+    }
+
+
+def event_hash(prev_hash: str, content: dict) -> str:
+    return hashlib.sha256((prev_hash + canonical_json(content)).encode()).hexdigest()
+
+
+def record(actor, action: str, obj=None, details=None, *, operation=None, source="") -> AuditEvent:
+    """Append one event to the chain, inside the caller's transaction if there is one."""
+    actor = actor_of(actor)
+    object_type, object_id, object_label = object_ref(obj)
+    with transaction.atomic():
+        _lock_chain()
+        last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+        seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+        count, digest = detail_digest(source, operation)
+        event = AuditEvent(
+            seq=seq,
+            at=timezone.now(),
+            actor_type=actor.type,
+            actor_id=actor.id,
+            actor_label=actor.label[:300],
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            object_label=object_label,
+            # Round-trip through the canonical form so what is hashed is what is stored.
+            details=json.loads(canonical_json(details or {})),
+            operation=operation,
+            detail_source=source,
+            detail_count=count,
+            detail_digest=digest,
+            prev_hash=prev_hash,
+        )
+        event.hash = event_hash(prev_hash, event_content(event))
+        event.save(force_insert=True)
+    return event
+
+
+def record_denied(request, what: str, obj=None, **details) -> AuditEvent:
+    """Record a failed authorization (ASVS 16.3.2): who tried what, on which object, from where."""
+    details = {"path": request.path[:300], "method": request.method, **details}
+    return record(request.user, f"authz.denied.{what}", obj, details)
+
+
+def chain_head() -> tuple[int, str]:
+    last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    return last or (0, GENESIS_HASH)
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    count: int
+    head_seq: int
+    head_hash: str
+    broken_seq: int | None = None
+    reason: str = ""
+
+    def __str__(self):
+        if self.ok:
+            return f"ok: {self.count} events, head {self.head_seq} {self.head_hash}"
+        return f"broken at seq {self.broken_seq}: {self.reason}"
+
+
+def verify_chain() -> Verification:
+    """Walk the whole chain: sequence, links, hashes and detail digests."""
+    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
+        problem = _check_event(event, expected_seq, prev_hash)
+        if problem:
+            return Verification(False, count, expected_seq - 1, prev_hash, event.seq, problem)
+        expected_seq, prev_hash, count = event.seq + 1, event.hash, count + 1
+    return Verification(True, count, expected_seq - 1, prev_hash)
+
+
+def _check_event(event: AuditEvent, expected_seq: int, prev_hash: str) -> str:
+    if event.seq != expected_seq:
+        return f"expected seq {expected_seq} (an event is missing)"
+    if event.prev_hash != prev_hash:
+        return "prev_hash does not match the previous event's hash"
+    if event_hash(prev_hash, event_content(event)) != event.hash:
+        return "hash does not match the event's content (the row was changed)"
+    if event.detail_source:
+        if event.detail_source not in _sources:
+            return f"unknown detail source {event.detail_source!r}"
+        count, digest = detail_digest(event.detail_source, event.operation)
+        if (count, digest) != (event.detail_count, event.detail_digest):
+            return f"detail rows of {event.detail_source} do not match the digest"
+    return ""

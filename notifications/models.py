@@ -1,0 +1,1 @@
+# Messages: outbox, rendering, email delivery and the in-app inbox (next issue).

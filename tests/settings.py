@@ -1,0 +1,14 @@
+"""Test settings: the real settings module, read with test-only defaults for what tests lack."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-deployment-0123456789")
+os.environ.setdefault("SECURE_TLS", "off")
+
+from accessreviews.settings import *  # noqa: E402, F403
+
+# The test flush may lift the audit log's append-only triggers (directory/append_only.py).
+AUDIT_LOG_FLUSHABLE = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
