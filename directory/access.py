@@ -16,11 +16,13 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
+from directory import audit
 from directory.models import (
     AccessPath,
     Application,
     AppRole,
     AppRoleAssignment,
+    AuditEvent,
     DirectoryRole,
     GrantRevocation,
     Group,
@@ -381,9 +383,23 @@ def revocation_requests_add(batch, requests, *, actor_label: str = "") -> int:
     return len(rows)
 
 
+REVOCATION_SOURCE = "directory.GrantRevocation"
+REVOCATION_FIELDS = (
+    "ref",
+    "resource_type",
+    "resource_id",
+    "principal_type",
+    "principal_id",
+    "result",
+    "reason",
+)
+
+
 @transaction.atomic
-def revoke_grants(batch) -> dict[str, int]:
+def revoke_grants(batch, actor=None) -> dict[str, int]:
     """Remove the direct grants a batch asks for; write each request's result. Idempotent.
+
+    One audit event covers the batch, its digest taken over the batch's result rows.
 
     removed: the direct grant existed and is gone now. notSupported: the group is dynamic or
     synced, or the access is only through a nested group or a group assignment (the caller
@@ -416,6 +432,15 @@ def revoke_grants(batch) -> dict[str, int]:
         [batch_value],
     ):
         counts[result] = count
+    if not AuditEvent.objects.filter(operation=batch).exists():
+        audit.record(
+            actor,
+            "directory.grants_revoked",
+            None,
+            {"results": counts},
+            operation=batch,
+            source=REVOCATION_SOURCE,
+        )
     return counts
 
 
