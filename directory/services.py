@@ -100,12 +100,12 @@ def group_unnest(actor, parent: Group, child: Group) -> None:
 
 
 def _refuse_self_elevation(actor, request_user: User, what: str, obj) -> None:
+    # Called before any write transaction opens, so the refusal's audit event survives it.
     if getattr(actor, "pk", None) is not None and actor.pk == request_user.pk:
         audit.record(actor, "authz.denied.self_elevation", obj, {"attempt": what})
         raise SelfElevationRefused(f"You cannot {what} yourself.")
 
 
-@transaction.atomic
 def group_member_add(actor, group: Group, user: User) -> GroupMembership:
     if not group.membership_is_managed_here:
         raise ValidationError(
@@ -114,14 +114,15 @@ def group_member_add(actor, group: Group, user: User) -> GroupMembership:
     if group.is_role_assignable and RoleAssignment.objects.filter(group=group).exists():
         # Joining a group that holds a role is taking that role.
         _refuse_self_elevation(actor, user, f"add to {group.name}, which holds a role,", group)
-    membership, created = GroupMembership.objects.get_or_create(group=group, user=user)
-    if created:
-        audit.record(
-            actor,
-            "group.member_added",
-            group,
-            {"user": str(user.uuid), "upn": user.user_principal_name},
-        )
+    with transaction.atomic():
+        membership, created = GroupMembership.objects.get_or_create(group=group, user=user)
+        if created:
+            audit.record(
+                actor,
+                "group.member_added",
+                group,
+                {"user": str(user.uuid), "upn": user.user_principal_name},
+            )
     return membership
 
 
@@ -181,7 +182,6 @@ def validate_role_assignment(assignment: RoleAssignment) -> None:
         )
 
 
-@transaction.atomic
 def role_assignment_save(actor, assignment: RoleAssignment) -> RoleAssignment:
     """Create or change a role assignment; nobody may touch one that is (or would be) theirs."""
     validate_role_assignment(assignment)
@@ -192,23 +192,24 @@ def role_assignment_save(actor, assignment: RoleAssignment) -> RoleAssignment:
     if _role_principal_includes(actor, assignment):
         _refuse_self_elevation(actor, actor, "assign a directory role to", assignment.role)
     created = assignment.pk is None
-    assignment.save()
-    audit.record(
-        actor,
-        "role.assignment_added" if created else "role.assignment_changed",
-        assignment.role,
-        _role_assignment_details(assignment),
-    )
+    with transaction.atomic():
+        assignment.save()
+        audit.record(
+            actor,
+            "role.assignment_added" if created else "role.assignment_changed",
+            assignment.role,
+            _role_assignment_details(assignment),
+        )
     return assignment
 
 
-@transaction.atomic
 def role_assignment_delete(actor, assignment: RoleAssignment) -> None:
     if _role_principal_includes(actor, assignment):
         _refuse_self_elevation(actor, actor, "remove role assignments of", assignment.role)
     details = _role_assignment_details(assignment)
-    assignment.delete()
-    audit.record(actor, "role.assignment_removed", assignment.role, details)
+    with transaction.atomic():
+        assignment.delete()
+        audit.record(actor, "role.assignment_removed", assignment.role, details)
 
 
 def _role_assignment_details(assignment: RoleAssignment) -> dict:
@@ -221,14 +222,14 @@ def _role_assignment_details(assignment: RoleAssignment) -> dict:
     }
 
 
-@transaction.atomic
 def user_set_superuser(actor, user: User, is_superuser: bool) -> None:
     if user.is_superuser == is_superuser:
         return
     _refuse_self_elevation(actor, user, "change the superuser flag of", user)
-    User.objects.filter(pk=user.pk).update(is_superuser=is_superuser)
-    user.is_superuser = is_superuser
-    audit.record(actor, "user.superuser_changed", user, {"is_superuser": is_superuser})
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_superuser=is_superuser)
+        user.is_superuser = is_superuser
+        audit.record(actor, "user.superuser_changed", user, {"is_superuser": is_superuser})
 
 
 # --- Users ---------------------------------------------------------------------------------

@@ -1,0 +1,19 @@
+import pytest
+
+
+@pytest.mark.parametrize("query", ["?q=abc%00def", "?q%00=x", "?a=1&b=%00"])
+def test_a_nul_in_the_query_string_is_refused_with_400(client, query):
+    response = client.get("/accounts/login/" + query)
+    assert response.status_code == 400
+    assert b"NUL" in response.content
+
+
+def test_a_nul_in_a_form_field_is_refused_with_400(client):
+    response = client.post("/accounts/login/", {"username": "a\x00b", "password": "x"})
+    assert response.status_code == 400
+    assert b"'username'" in response.content
+
+
+@pytest.mark.django_db
+def test_ordinary_query_strings_pass(client):
+    assert client.get("/accounts/login/?next=/directory/users/%3Fq%3Dann").status_code == 200
