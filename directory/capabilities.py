@@ -116,7 +116,8 @@ class Capabilities:
 
     @property
     def manage_owned_group_reviews(self) -> bool:
-        return self.group_owners_enabled and self.owns_groups
+        """Reviews of groups one owns: a subset of all group reviews, or the owners' switch."""
+        return self.manage_group_reviews or (self.group_owners_enabled and self.owns_groups)
 
     @property
     def create_reviews(self) -> bool:

@@ -18,14 +18,24 @@ def allowed(user):
 @pytest.mark.parametrize(
     "role, expected",
     [
-        (BuiltinRole.GLOBAL_ADMINISTRATOR, set(ALL) - {"manage_owned_group_reviews"}),
+        (BuiltinRole.GLOBAL_ADMINISTRATOR, set(ALL)),
         (
             BuiltinRole.IDENTITY_GOVERNANCE_ADMINISTRATOR,
-            {"read_all", "manage_group_reviews", "manage_application_reviews"},
+            {
+                "read_all",
+                "manage_group_reviews",
+                "manage_application_reviews",
+                "manage_owned_group_reviews",
+            },
         ),
         (
             BuiltinRole.USER_ADMINISTRATOR,
-            {"read_all", "manage_group_reviews", "manage_application_reviews"},
+            {
+                "read_all",
+                "manage_group_reviews",
+                "manage_application_reviews",
+                "manage_owned_group_reviews",
+            },
         ),
         (BuiltinRole.PRIVILEGED_ROLE_ADMINISTRATOR, {"read_all", "manage_role_reviews"}),
         (BuiltinRole.GLOBAL_READER, {"read_all"}),
@@ -59,8 +69,8 @@ def test_an_eligible_role_held_through_a_group_gives_nothing():
     assert allowed(user) == set()
 
 
-def test_a_superuser_may_do_everything_but_manage_owned_group_reviews_without_owning():
-    assert allowed(UserFactory(is_superuser=True)) == set(ALL) - {"manage_owned_group_reviews"}
+def test_a_superuser_may_do_everything():
+    assert allowed(UserFactory(is_superuser=True)) == set(ALL)
 
 
 def test_group_owners_manage_reviews_only_when_the_tenant_allows(settings):
@@ -109,7 +119,7 @@ def test_capabilities_are_computed_once_per_user_object(django_assert_num_querie
 
 def test_the_permission_matrix_follows_the_rules():
     rows = dict(permission_matrix())
-    assert all(rows["Global Administrator"][:5])
+    assert all(rows["Global Administrator"])
     assert not any(rows["Eligible (not active) Global Administrator"])
     assert rows["Global Reader"] == [False, True, False, False, False, False]
     assert rows["Group owner, GROUP_OWNERS_CAN_MANAGE_REVIEWS on"][-1] is True
