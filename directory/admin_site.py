@@ -15,6 +15,8 @@ class PortalAdminSite(AdminSite):
     site_header = "Access reviews administration"
     site_title = "Access reviews admin"
     index_title = "Directory and review administration"
+    # The sidebar squeezes wide changelists (users) into a sideways scroll at laptop widths.
+    enable_nav_sidebar = False
 
     def has_permission(self, request):
         from directory.capabilities import capabilities_for  # models are not loaded at import

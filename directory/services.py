@@ -166,7 +166,8 @@ def group_owner_remove(actor, group: Group, user: User) -> None:
 # --- Directory roles -----------------------------------------------------------------------
 
 
-def _role_principal_includes(actor, assignment: RoleAssignment) -> bool:
+def role_assignment_concerns(actor, assignment: RoleAssignment) -> bool:
+    """Whether the assignment is the actor's own, directly or through a group they are in."""
     actor_pk = getattr(actor, "pk", None)
     if actor_pk is None:
         return False
@@ -187,9 +188,9 @@ def role_assignment_save(actor, assignment: RoleAssignment) -> RoleAssignment:
     validate_role_assignment(assignment)
     if assignment.pk:
         before = RoleAssignment.objects.get(pk=assignment.pk)
-        if _role_principal_includes(actor, before):
+        if role_assignment_concerns(actor, before):
             _refuse_self_elevation(actor, actor, "change role assignments of", assignment.role)
-    if _role_principal_includes(actor, assignment):
+    if role_assignment_concerns(actor, assignment):
         _refuse_self_elevation(actor, actor, "assign a directory role to", assignment.role)
     created = assignment.pk is None
     with transaction.atomic():
@@ -204,7 +205,7 @@ def role_assignment_save(actor, assignment: RoleAssignment) -> RoleAssignment:
 
 
 def role_assignment_delete(actor, assignment: RoleAssignment) -> None:
-    if _role_principal_includes(actor, assignment):
+    if role_assignment_concerns(actor, assignment):
         _refuse_self_elevation(actor, actor, "remove role assignments of", assignment.role)
     details = _role_assignment_details(assignment)
     with transaction.atomic():

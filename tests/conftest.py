@@ -1,4 +1,4 @@
-"""Shared fixtures: the persona set every authorization test uses (after healthchecks' hc/test.py)."""
+"""Shared fixtures: the personas every authorization test uses (after healthchecks' hc/test.py)."""
 
 import pytest
 

@@ -15,7 +15,15 @@ def manage(*args, **env):
     environment = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "SECRET_KEY", "SECURE_TLS"}
+        if k
+        not in {
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "DEBUG",
+            "SECRET_KEY",
+            "SECURE_TLS",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        }
     }
     environment.update({"DJANGO_SETTINGS_MODULE": "accessreviews.settings", **env})
     return subprocess.run(

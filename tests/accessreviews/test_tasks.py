@@ -13,13 +13,12 @@ pytestmark = pytest.mark.django_db
 def test_the_tick_records_a_heartbeat_and_a_second_tick_only_moves_it(
     django_assert_num_queries,
 ):
-    with time_machine.travel("2026-11-27 09:00:00+00:00", tick=False):
-        # UPDATE (no row yet); get_or_create: SELECT, SAVEPOINT, INSERT, RELEASE
-        with django_assert_num_queries(5):
-            tick()
-    with time_machine.travel("2026-11-27 09:01:00+00:00", tick=False):
-        with django_assert_num_queries(1):  # UPDATE
-            tick()
+    # UPDATE (no row yet); get_or_create: SELECT, SAVEPOINT, INSERT, RELEASE
+    with time_machine.travel("2026-11-27 09:00:00+00:00", tick=False), django_assert_num_queries(5):
+        tick()
+    # UPDATE
+    with time_machine.travel("2026-11-27 09:01:00+00:00", tick=False), django_assert_num_queries(1):
+        tick()
     beat = SchedulerHeartbeat.last()
     assert beat.ticks == 2
     assert beat.last_tick_at.isoformat() == "2026-11-27T09:01:00+00:00"

@@ -86,9 +86,12 @@ class TestAppendOnly:
 
     def test_the_database_refuses_to_delete_an_event(self, admin_user):
         audit.record(admin_user, "test.event")
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(f"DELETE FROM {AuditEvent._meta.db_table}")
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(f"DELETE FROM {AuditEvent._meta.db_table}")
         assert AuditEvent.objects.count() == 1
 
 
