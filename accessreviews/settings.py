@@ -189,13 +189,15 @@ BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's filesystem transport: one folder both sides read and write, so the embedded
     # mode needs no server. The folders must exist before the worker starts.
-    for folder in ("queue", "processed"):
+    for folder in ("queue", "processed", "control"):
         (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
         "store_processed": False,
+        # Exchange bindings; kombu's default is a "control" folder in the working directory.
+        "control_folder": str(BROKER_DIR / "control"),
     }
 else:
     # A web request never waits on the broker for long (DESIGN.md): fail fast, don't retry.
