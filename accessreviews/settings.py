@@ -138,6 +138,10 @@ PASSWORD_RESET_TIMEOUT = 60 * 60 * 24 * 3
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The sign-in form posts the UPN as "username" (AuthenticationForm), not USERNAME_FIELD; and
+# UPNs are case-insensitive, so ANN@ and ann@ must count against one lockout.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "directory.backends.axes_username"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False

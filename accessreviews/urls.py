@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accessreviews import views
+from directory.forms import SignInForm
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,7 +11,9 @@ urlpatterns = [
     path("healthz", views.health, name="health"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            authentication_form=SignInForm, redirect_authenticated_user=True
+        ),
         name="login",
     ),
     path("accounts/", include("django.contrib.auth.urls")),

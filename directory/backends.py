@@ -13,3 +13,9 @@ class DirectoryBackend(ModelBackend):
 
     def get_group_permissions(self, user_obj, obj=None):
         return set()
+
+
+def axes_username(request, credentials) -> str:
+    """The name django-axes counts failures against: the UPN tried, case-folded."""
+    name = (credentials or {}).get("username") or request.POST.get("username", "")
+    return str(name).strip().casefold()[:254]
