@@ -58,10 +58,7 @@ def validate_nesting(parent: Group, child: Group) -> None:
         raise ValidationError(
             f"{parent.name} is role-assignable, and role-assignable groups cannot contain groups."
         )
-    if not parent.membership_is_managed_here:
-        raise ValidationError(
-            f"Members of {parent.name} cannot be changed here: {parent.unmanaged_reason}."
-        )
+    _require_managed_membership(parent)
     if nesting_would_cycle(parent.pk, child.pk):
         raise ValidationError(
             f"Adding {child.name} to {parent.name} would make a cycle: "
@@ -106,61 +103,48 @@ def _refuse_self_elevation(actor, request_user: User, what: str, obj) -> None:
         raise SelfElevationRefused(f"You cannot {what} yourself.")
 
 
-def group_member_add(actor, group: Group, user: User) -> GroupMembership:
+def _user_ref(user: User) -> dict:
+    return {"user": str(user.uuid), "upn": user.user_principal_name}
+
+
+def _require_managed_membership(group: Group) -> None:
     if not group.membership_is_managed_here:
         raise ValidationError(
             f"Members of {group.name} cannot be changed here: {group.unmanaged_reason}."
         )
+
+
+def group_member_add(actor, group: Group, user: User) -> GroupMembership:
+    _require_managed_membership(group)
     if group.is_role_assignable and RoleAssignment.objects.filter(group=group).exists():
         # Joining a group that holds a role is taking that role.
         _refuse_self_elevation(actor, user, f"add to {group.name}, which holds a role,", group)
     with transaction.atomic():
         membership, created = GroupMembership.objects.get_or_create(group=group, user=user)
         if created:
-            audit.record(
-                actor,
-                "group.member_added",
-                group,
-                {"user": str(user.uuid), "upn": user.user_principal_name},
-            )
+            audit.record(actor, "group.member_added", group, _user_ref(user))
     return membership
 
 
 @transaction.atomic
 def group_member_remove(actor, group: Group, user: User) -> None:
-    deleted, _ = GroupMembership.objects.filter(group=group, user=user).delete()
-    if deleted:
-        audit.record(
-            actor,
-            "group.member_removed",
-            group,
-            {"user": str(user.uuid), "upn": user.user_principal_name},
-        )
+    _require_managed_membership(group)
+    if GroupMembership.objects.filter(group=group, user=user).delete()[0]:
+        audit.record(actor, "group.member_removed", group, _user_ref(user))
 
 
 @transaction.atomic
 def group_owner_add(actor, group: Group, user: User) -> GroupOwner:
     owner, created = GroupOwner.objects.get_or_create(group=group, user=user)
     if created:
-        audit.record(
-            actor,
-            "group.owner_added",
-            group,
-            {"user": str(user.uuid), "upn": user.user_principal_name},
-        )
+        audit.record(actor, "group.owner_added", group, _user_ref(user))
     return owner
 
 
 @transaction.atomic
 def group_owner_remove(actor, group: Group, user: User) -> None:
-    deleted, _ = GroupOwner.objects.filter(group=group, user=user).delete()
-    if deleted:
-        audit.record(
-            actor,
-            "group.owner_removed",
-            group,
-            {"user": str(user.uuid), "upn": user.user_principal_name},
-        )
+    if GroupOwner.objects.filter(group=group, user=user).delete()[0]:
+        audit.record(actor, "group.owner_removed", group, _user_ref(user))
 
 
 # --- Directory roles -----------------------------------------------------------------------

@@ -95,3 +95,16 @@ def test_the_embedded_default_is_sqlite_in_wal_with_immediate_transactions():
 @pytest.mark.django_db
 def test_models_and_migrations_agree():
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+@pytest.mark.django_db
+def test_the_sqlite_test_database_is_a_file_in_wal_mode():
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL pass: nothing to check")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+    assert connection.settings_dict["NAME"].endswith(".sqlite3")
+    assert "memory" not in connection.settings_dict["NAME"]

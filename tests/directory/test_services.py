@@ -77,6 +77,11 @@ class TestNesting:
             services.group_member_add(admin_user, group, UserFactory())
         with pytest.raises(ValidationError, match="cannot be changed here"):
             services.group_nest(admin_user, group, GroupFactory())
+        member = UserFactory()
+        add_members(group, member)
+        with pytest.raises(ValidationError, match="cannot be changed here"):
+            services.group_member_remove(admin_user, group, member)
+        assert GroupMembership.objects.filter(group=group, user=member).exists()
 
 
 class TestMembers:
