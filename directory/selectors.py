@@ -15,29 +15,22 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
-    IntegerField,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
-    Value,
 )
-from django.db.models.functions import Coalesce, Lower, Now
+from django.db.models.functions import Lower, Now
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from directory import access
 from directory.models import (
     Application,
-    ApplicationOwner,
     AppRole,
     AppRoleAssignment,
     AuditEvent,
     DirectoryRole,
     Group,
     GroupKind,
-    GroupMembership,
-    GroupOwner,
     GroupSource,
     MembershipType,
     NestedGroup,
@@ -65,22 +58,6 @@ def _choice(params: Mapping, name: str, allowed) -> str:
 
 def _text(params: Mapping, name: str) -> str:
     return params.get(name, "").strip()[:200]
-
-
-def _count_of(model, fk: str, **conditions) -> Coalesce:
-    """A correlated COUNT(*) of model rows pointing at the outer row (0 when none).
-
-    A subquery per count, not JOIN + COUNT(DISTINCT): joining members and owners together
-    would multiply the rows of every group before counting them.
-    """
-    rows = (
-        model.objects.filter(**{fk: OuterRef("pk")}, **conditions)
-        .order_by()
-        .values(fk)
-        .annotate(n=Count("*"))
-        .values("n")
-    )
-    return Coalesce(Subquery(rows, output_field=IntegerField()), Value(0))
 
 
 def _since(field_name: str) -> ExpressionWrapper:
@@ -343,11 +320,7 @@ def group_list(filters: GroupFilter) -> QuerySet:
     ):
         if value:
             groups = groups.filter(**{column: value})
-    groups = groups.annotate(
-        member_count=_count_of(GroupMembership, "group"),
-        nested_count=_count_of(NestedGroup, "parent"),
-        owner_count=_count_of(GroupOwner, "group"),
-    )
+    groups = groups.with_counts()
     if filters.owners == "none":
         groups = groups.filter(owner_count=0)
     elif filters.owners == "some":
@@ -417,12 +390,8 @@ def application_list(filters: ApplicationFilter) -> QuerySet:
     apps = Application.objects.search(filters.q)
     if filters.assignment:
         apps = apps.filter(assignment_required=filters.assignment == "required")
-    return apps.annotate(
-        role_count=_count_of(AppRole, "application"),
-        assignment_count=_count_of(AppRoleAssignment, "app_role__application"),
-        owner_count=_count_of(ApplicationOwner, "application"),
-        # Matches the app_name_sort_idx index (lower(name), id).
-    ).order_by(Lower("name"), "id")
+    # Matches the app_name_sort_idx index (lower(name), id).
+    return apps.with_counts().order_by(Lower("name"), "id")
 
 
 @dataclass
@@ -459,10 +428,7 @@ def application_page(application_uuid) -> ApplicationPage:
 
 def role_list() -> QuerySet:
     """Every directory role with its active and eligible assignment counts (one query)."""
-    return DirectoryRole.objects.annotate(
-        active_count=_count_of(RoleAssignment, "role", kind=RoleAssignmentKind.ACTIVE),
-        eligible_count=_count_of(RoleAssignment, "role", kind=RoleAssignmentKind.ELIGIBLE),
-    ).order_by("name")
+    return DirectoryRole.objects.with_counts().order_by("name")
 
 
 @dataclass

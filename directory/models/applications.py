@@ -5,6 +5,8 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from directory.models.counting import count_of
+
 DEFAULT_APP_ROLE = "default"
 
 
@@ -12,6 +14,14 @@ class ApplicationQuerySet(models.QuerySet):
     def search(self, text: str):
         text = text.strip()
         return self.filter(name__icontains=text) if text else self
+
+    def with_counts(self):
+        """role_count, assignment_count and owner_count, in the same query."""
+        return self.annotate(
+            role_count=count_of(AppRole, "application"),
+            assignment_count=count_of(AppRoleAssignment, "app_role__application"),
+            owner_count=count_of(ApplicationOwner, "application"),
+        )
 
 
 class Application(models.Model):

@@ -5,6 +5,8 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from directory.models.counting import count_of
+
 
 class GroupKind(models.TextChoices):
     SECURITY = "security", "Security"
@@ -25,6 +27,14 @@ class GroupQuerySet(models.QuerySet):
     def search(self, text: str):
         text = text.strip()
         return self.filter(name__icontains=text) if text else self
+
+    def with_counts(self):
+        """member_count, nested_count and owner_count, in the same query."""
+        return self.annotate(
+            member_count=count_of(GroupMembership, "group"),
+            nested_count=count_of(NestedGroup, "parent"),
+            owner_count=count_of(GroupOwner, "group"),
+        )
 
 
 class Group(models.Model):

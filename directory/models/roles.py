@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from directory.models.counting import count_of
+
 
 class BuiltinRole(models.TextChoices):
     """Entra's built-in directory roles the portal knows, keyed by their role template id."""
@@ -26,6 +28,15 @@ class BuiltinRole(models.TextChoices):
     HELPDESK_ADMINISTRATOR = "729827e3-9c14-49f7-bb1b-9608f156bbb8", "Helpdesk Administrator"
 
 
+class DirectoryRoleQuerySet(models.QuerySet):
+    def with_counts(self):
+        """active_count and eligible_count, in the same query."""
+        return self.annotate(
+            active_count=count_of(RoleAssignment, "role", kind=RoleAssignmentKind.ACTIVE),
+            eligible_count=count_of(RoleAssignment, "role", kind=RoleAssignmentKind.ELIGIBLE),
+        )
+
+
 class DirectoryRole(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=128, unique=True)
@@ -34,6 +45,8 @@ class DirectoryRole(models.Model):
         max_length=36, unique=True, help_text="Entra's role template id (stable across tenants)."
     )
     is_privileged = models.BooleanField(default=False)
+
+    objects = DirectoryRoleQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

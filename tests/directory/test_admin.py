@@ -51,7 +51,7 @@ OURS = sorted(
     (
         model
         for model, model_admin in admin.site._registry.items()
-        if type(model_admin).__module__ in ("directory.admin", "accessreviews.admin")
+        if type(model_admin).__module__.startswith(("directory.admin.", "accessreviews.admin"))
     ),
     key=lambda model: model._meta.label,
 )
