@@ -20,6 +20,8 @@ from directory.models import (
     User,
 )
 
+SELF_ELEVATION_DENIED = "authz.denied.self_elevation"
+
 
 class SelfElevationRefused(PermissionDenied):
     """Someone tried to change their own role assignments or superuser flag."""
@@ -99,7 +101,7 @@ def group_unnest(actor, parent: Group, child: Group) -> None:
 def _refuse_self_elevation(actor, request_user: User, what: str, obj) -> None:
     # Called before any write transaction opens, so the refusal's audit event survives it.
     if getattr(actor, "pk", None) is not None and actor.pk == request_user.pk:
-        audit.record(actor, "authz.denied.self_elevation", obj, {"attempt": what})
+        audit.record(actor, SELF_ELEVATION_DENIED, obj, {"attempt": what})
         raise SelfElevationRefused(f"You cannot {what} yourself.")
 
 
@@ -109,9 +111,7 @@ def _user_ref(user: User) -> dict:
 
 def _require_managed_membership(group: Group) -> None:
     if not group.membership_is_managed_here:
-        raise ValidationError(
-            f"Members of {group.name} cannot be changed here: {group.unmanaged_reason}."
-        )
+        raise ValidationError(group.unmanaged_message)
 
 
 def group_member_add(actor, group: Group, user: User) -> GroupMembership:

@@ -14,9 +14,8 @@ from django.utils.translation import gettext_lazy
 from directory import audit
 from directory.admin.inlines import ServiceInlineFormSet
 from directory.models import AuditEvent
-from directory.services import SelfElevationRefused
+from directory.services import SELF_ELEVATION_DENIED, SelfElevationRefused
 
-DENIED_SELF_ELEVATION = "authz.denied.self_elevation"
 # Form fields whose names are never logged as "changed": password inputs, whatever they hold.
 PASSWORD_FIELDS = frozenset({"password", "password1", "password2", "usable_password"})
 
@@ -116,7 +115,7 @@ class AuditedAdmin(admin.ModelAdmin):
     def _audit_refusal(self, request, refusal, since_seq: int) -> None:
         # The service audits the attempt inside its transaction, which the refusal rolls back.
         survived = AuditEvent.objects.filter(
-            seq__gt=since_seq, action=DENIED_SELF_ELEVATION, actor_id=str(request.user.uuid)
+            seq__gt=since_seq, action=SELF_ELEVATION_DENIED, actor_id=str(request.user.uuid)
         ).exists()
         if not survived:
             obj = getattr(refusal, "audit_object", None)

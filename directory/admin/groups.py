@@ -24,10 +24,6 @@ from directory.models import (
 )
 
 
-def _unmanaged_message(group: Group) -> str:
-    return f"Members of {group.name} cannot be changed here: {group.unmanaged_reason}."
-
-
 def _is_autocomplete_for(request, model_name: str, field_name: str) -> bool:
     return (
         request.GET.get("model_name") == model_name and request.GET.get("field_name") == field_name
@@ -96,7 +92,7 @@ class MemberFormSet(ServiceInlineFormSet):
         super().clean()
         group = self.instance
         if (self.added_forms() or self.removed_forms()) and not group.membership_is_managed_here:
-            raise ValidationError(_unmanaged_message(group))
+            raise ValidationError(group.unmanaged_message)
 
     def add(self, actor, form):
         with refusal_names(self.instance):
@@ -114,7 +110,7 @@ class MemberGroupFormSet(ServiceInlineFormSet):
         super().clean()
         group = self.instance
         if self.removed_forms() and not group.membership_is_managed_here:
-            raise ValidationError(_unmanaged_message(group))
+            raise ValidationError(group.unmanaged_message)
         for form in self.added_forms():
             child = form.cleaned_data.get("child")
             if child is None:
@@ -264,7 +260,7 @@ class GroupMembershipForm(forms.ModelForm):
         cleaned = super().clean()
         group = cleaned.get("group")
         if group is not None and not group.membership_is_managed_here:
-            self.add_error("group", _unmanaged_message(group))
+            self.add_error("group", group.unmanaged_message)
         return cleaned
 
 

@@ -99,6 +99,10 @@ class Group(models.Model):
         return self.membership_type == MembershipType.ASSIGNED and self.source == GroupSource.CLOUD
 
     @property
+    def unmanaged_message(self) -> str:
+        return f"Members of {self.name} cannot be changed here: {self.unmanaged_reason}."
+
+    @property
     def unmanaged_reason(self) -> str:
         if self.membership_type == MembershipType.DYNAMIC:
             return "its membership is dynamic (computed from a rule)"
