@@ -47,7 +47,7 @@ def nesting_would_cycle(parent_id: int, child_id: int) -> bool:
         return cursor.fetchone() is not None
 
 
-def _lock_nesting() -> None:
+def nesting_lock() -> None:
     # Two concurrent nestings (A in B, B in A) could each pass the cycle check; serialise them.
     # SQLite transactions already hold the single write lock from BEGIN IMMEDIATE.
     if connection.vendor == "postgresql":
@@ -70,7 +70,7 @@ def validate_nesting(parent: Group, child: Group) -> None:
 
 @transaction.atomic
 def group_nest(actor, parent: Group, child: Group) -> NestedGroup:
-    _lock_nesting()
+    nesting_lock()
     validate_nesting(parent, child)
     nested, created = NestedGroup.objects.get_or_create(parent=parent, child=child)
     if created:
