@@ -98,3 +98,11 @@ def env_broker(name: str, default: str) -> str:
     if scheme not in {"filesystem", "redis", "rediss", "memory", "amqp"}:
         raise _bad(name, value, "a broker URL such as redis://127.0.0.1:6379/0 or filesystem://")
     return value
+
+
+def env_url(name: str, default: str) -> str:
+    value = _raw(name, default).strip().rstrip("/")
+    scheme, _, rest = value.partition("://")
+    if scheme not in {"http", "https"} or not rest or " " in rest:
+        raise _bad(name, value, "an absolute http(s) URL such as https://reviews.contoso.example")
+    return value

@@ -20,6 +20,7 @@ from accessreviews.env import (
     env_list,
     env_str,
     env_timezone,
+    env_url,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -42,6 +43,8 @@ GROUP_OWNERS_CAN_MANAGE_REVIEWS = env_bool("GROUP_OWNERS_CAN_MANAGE_REVIEWS", Fa
 SECURE_TLS = env_bool("SECURE_TLS", not DEBUG)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+# The portal's address as people reach it, for links in emails.
+PORTAL_URL = env_url("PORTAL_URL", "http://127.0.0.1:8000")
 # -------------------------------------------------------------------------------------------
 
 if not SECRET_KEY:
@@ -223,6 +226,10 @@ LOGGING = {
     "loggers": {"accessreviews": {"level": "INFO"}, "directory": {"level": "INFO"}},
 }
 
-# Set by tests/conftest.py only: lets the test flush lift the audit log's append-only
+# Notifications: after a commit that wrote messages, ask a worker to deliver them now (the tick
+# delivers them within a minute anyway). Tests turn it off so nothing reaches a real broker.
+NOTIFICATIONS_NUDGE = True
+
+# Set by tests/settings.py only: lets the test flush lift the audit log's append-only
 # triggers for the moment it empties the tables. Never set in a deployment.
 AUDIT_LOG_FLUSHABLE = False

@@ -11,7 +11,7 @@ user is a direct member of (role-assignable groups cannot contain groups, so dir
 from dataclasses import dataclass
 from functools import cached_property
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from directory.models import (
     BuiltinRole,
@@ -20,6 +20,7 @@ from directory.models import (
     RoleAssignment,
     RoleAssignmentKind,
     TenantSettings,
+    User,
 )
 
 READER_ROLES = frozenset(
@@ -132,6 +133,30 @@ class Capabilities:
     @property
     def view_audit_log(self) -> bool:
         return self.read_all
+
+
+def users_holding(roles) -> QuerySet:
+    """Enabled users who hold any of these roles actively (directly or via a group), and
+    superusers: the set-based twin of Capabilities, for choosing message recipients."""
+    active = RoleAssignment.objects.filter(
+        kind=RoleAssignmentKind.ACTIVE, role__template_id__in=list(roles)
+    )
+    through_groups = GroupMembership.objects.filter(
+        group__is_role_assignable=True,
+        group_id__in=active.filter(group__isnull=False).values("group_id"),
+    ).values("user_id")
+    holders = Q(is_superuser=True) | Q(id__in=active.filter(user__isnull=False).values("user_id"))
+    return User.objects.filter(is_active=True, deleted_at__isnull=True).filter(
+        holders | Q(id__in=through_groups)
+    )
+
+
+def administrators() -> QuerySet:
+    return users_holding({BuiltinRole.GLOBAL_ADMINISTRATOR})
+
+
+def readers_of_everything() -> QuerySet:
+    return users_holding(READER_ROLES)
 
 
 NOBODY = Capabilities(roles=(), owns_groups=False, group_owners_enabled=False)
