@@ -68,11 +68,22 @@ def deliver_due(now=None, batch_size: int = BATCH_SIZE) -> DeliveryRun:
 def _claim(now, batch_size: int) -> list[Message]:
     lease_until = now + LEASE
     with transaction.atomic():
+        # A sender that died mid-send MAX_ATTEMPTS times is not a transient failure.
+        Message.objects.due(now).filter(
+            email_status=EmailStatus.SENDING, attempts__gte=MAX_ATTEMPTS
+        ).update(
+            email_status=EmailStatus.FAILED,
+            lease_until=None,
+            next_attempt_at=None,
+            last_error="Gave up: the sender stopped during delivery on every attempt.",
+        )
         due = Message.objects.due(now).order_by("next_attempt_at", "id")
         if connection.vendor == "postgresql":
             # Concurrent senders take different rows instead of waiting on each other.
             due = due.select_for_update(skip_locked=True)
         ids = list(due.values_list("id", flat=True)[:batch_size])
+        if not ids:
+            return []
         # The conditional UPDATE is the claim everywhere (SQLite has no SKIP LOCKED; its
         # IMMEDIATE transactions already serialise claimers).
         Message.objects.due(now).filter(id__in=ids).update(
@@ -126,31 +137,33 @@ def _first_email_extras(recipient) -> dict:
 
 
 def _send(mail, recipient, group: list[Message], now, run: DeliveryRun, extra: dict) -> None:
-    if len(group) == 1:
-        rendered = render_message(group[0].kind, group[0].context, recipient, **extra)
-        key = group[0].dedupe_key
-    else:
-        rendered = render_digest(group, recipient, **extra)
-        key = "digest:" + ",".join(sorted(m.dedupe_key for m in group))
-    message_id = stable_message_id(key)
-    email = EmailMultiAlternatives(
-        rendered.subject,
-        rendered.text,
-        settings.DEFAULT_FROM_EMAIL,
-        [recipient.email],
-        headers={"Message-ID": message_id},
-        connection=mail,
-    )
-    email.attach_alternative(rendered.html, "text/html")
     try:
+        rendered, message_id = _render(recipient, group, extra)
+        email = EmailMultiAlternatives(
+            rendered.subject,
+            rendered.text,
+            settings.DEFAULT_FROM_EMAIL,
+            [recipient.email],
+            headers={"Message-ID": message_id},
+            connection=mail,
+        )
+        email.attach_alternative(rendered.html, "text/html")
         email.send()
-    except Exception as error:  # noqa: BLE001 - any backend failure is retried or recorded
-        logger.warning("email to %s failed: %s", recipient.pk, error)
+    except Exception as error:  # noqa: BLE001 - a template or backend failure is one attempt
+        logger.warning("email to user %s failed: %s", recipient.pk, error)
         _failed_attempt(group, now, error, run)
         return
     _finish(group, rendered=rendered, message_id=message_id, sent_at=timezone.now())
     run.sent += len(group)
     run.emails += 1
+
+
+def _render(recipient, group: list[Message], extra: dict) -> tuple[Rendered, str]:
+    if len(group) == 1:
+        rendered = render_message(group[0].kind, group[0].context, recipient, **extra)
+        return rendered, stable_message_id(group[0].dedupe_key)
+    rendered = render_digest(group, recipient, **extra)
+    return rendered, stable_message_id("digest:" + ",".join(sorted(m.dedupe_key for m in group)))
 
 
 def stable_message_id(dedupe_key: str) -> str:

@@ -5,14 +5,25 @@ so 10,000 messages cost one INSERT ... SELECT. Rows whose dedupe key already exi
 alone, which makes every caller safe to run twice.
 """
 
+import json
 import logging
 from collections.abc import Mapping
 
 from django.db import connection, transaction
-from django.db.models import Case, CharField, Expression, F, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    DateTimeField,
+    Expression,
+    F,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.expressions import Combinable, RawSQL
 from django.db.models.fields.json import JSONField
-from django.db.models.functions import JSONObject
+from django.db.models.functions import Cast, JSONObject
 from django.utils import timezone
 
 from directory.models import User, UserType
@@ -66,7 +77,9 @@ def _as_expression(value):
     if isinstance(value, Expression | Combinable):
         return value
     if isinstance(value, Mapping | list):
-        return Value(value, output_field=JSONField())
+        # Nested JSON must reach json_object / jsonb_build_object as JSON, not as a string.
+        function = "CAST(%s AS JSONB)" if connection.vendor == "postgresql" else "JSON(%s)"
+        return RawSQL(function, [json.dumps(value)], output_field=JSONField())  # noqa: S611
     return Value(value)
 
 
@@ -117,7 +130,7 @@ def messages_create_many(
         "m_kind": Value(kind),
         "m_context": JSONObject(**{key: _as_expression(v) for key, v in context.items()}),
         "m_dedupe": dedupe_key,
-        "m_created": Value(now),
+        "m_created": Value(now, output_field=DateTimeField()),
         "m_status": Case(
             When(skipped, then=Value(EmailStatus.SKIPPED)),
             default=Value(EmailStatus.PENDING),
@@ -125,7 +138,12 @@ def messages_create_many(
         ),
         "m_reason": reason,
         "m_attempts": Value(0),
-        "m_next": Case(When(skipped, then=Value(None)), default=Value(now)),
+        # A typed NULL: a CASE whose condition is always true compiles to its bare THEN value.
+        "m_next": Case(
+            When(skipped, then=Cast(Value(None), DateTimeField())),
+            default=Value(now),
+            output_field=DateTimeField(),
+        ),
         "m_error": Value(""),
         "m_msgid": Value(""),
         "m_subject": Value(""),

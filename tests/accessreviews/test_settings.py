@@ -57,6 +57,7 @@ PRODUCTION = {
         ("TIME_ZONE", "Mars/Olympus_Mons"),
         ("GROUP_OWNERS_CAN_MANAGE_REVIEWS", "sometimes"),
         ("EMAIL_TIMEOUT", "soon"),
+        ("PORTAL_URL", "reviews.contoso.example"),
     ],
 )
 def test_a_malformed_variable_stops_start_up_naming_it(variable, value):
