@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 
@@ -65,11 +66,19 @@ def _render(prefix: str, values: dict) -> Rendered:
 
 
 def render_message(kind: str, context: dict, recipient, **extra) -> Rendered:
-    return _render(kind, template_context(context, recipient, **extra))
+    # Rendering in the recipient's zone too, so a template's {{ x|date }} can never show the
+    # portal's time by accident.
+    with timezone.override(recipient_zone(recipient)):
+        return _render(kind, template_context(context, recipient, **extra))
 
 
 def render_digest(messages, recipient, **extra) -> Rendered:
     """One email listing several messages; each entry is its own kind's rendered subject."""
+    with timezone.override(recipient_zone(recipient)):
+        return _render_digest(messages, recipient, extra)
+
+
+def _render_digest(messages, recipient, extra: dict) -> Rendered:
     entries = []
     for message in messages:
         values = template_context(message.context, recipient)
