@@ -96,6 +96,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "directory.context_processors.capabilities",
+                "notifications.context_processors.unread_messages",
             ],
         },
     },

@@ -36,6 +36,9 @@ class EmailStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped"
 
 
+RESENDABLE = frozenset({EmailStatus.FAILED, EmailStatus.SKIPPED})
+
+
 class SkipReason(models.TextChoices):
     EMAIL_OFF = "email_off", "Email notifications are turned off for this review"
     NO_ADDRESS = "no_address", "The recipient has no email address"
@@ -125,8 +128,12 @@ class Message(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} for {self.recipient_id} ({self.email_status})"
+        return f"{self.get_kind_display()} message ({self.get_email_status_display().lower()})"
 
     @property
     def link(self) -> str:
         return self.context.get("link", "")
+
+    @property
+    def can_resend(self) -> bool:
+        return self.email_status in RESENDABLE

@@ -72,6 +72,12 @@ def render_message(kind: str, context: dict, recipient, **extra) -> Rendered:
         return _render(kind, template_context(context, recipient, **extra))
 
 
+def render_subject(kind: str, context: dict, recipient) -> str:
+    """Only the subject (the inbox lists many messages; their bodies are not needed there)."""
+    with timezone.override(recipient_zone(recipient)):
+        return _subject(kind, template_context(context, recipient))
+
+
 def render_digest(messages, recipient, **extra) -> Rendered:
     """One email listing several messages; each entry is its own kind's rendered subject."""
     with timezone.override(recipient_zone(recipient)):

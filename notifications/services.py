@@ -195,11 +195,11 @@ def message_resend(actor, message: Message) -> Message:
     """Queue a failed or skipped message again (the skip rules are checked again at delivery)."""
     from directory import audit
 
-    if message.email_status not in (EmailStatus.FAILED, EmailStatus.SKIPPED):
+    if not message.can_resend:
         raise ValueError("Only failed or skipped messages can be resent.")
     now = timezone.now()
     with transaction.atomic():
-        Message.objects.filter(pk=message.pk, email_status=message.email_status).update(
+        changed = Message.objects.filter(pk=message.pk, email_status=message.email_status).update(
             email_status=EmailStatus.PENDING,
             skip_reason="",
             attempts=0,
@@ -207,6 +207,8 @@ def message_resend(actor, message: Message) -> Message:
             last_error="",
             lease_until=None,
         )
+        if not changed:  # delivery or another admin changed it meanwhile: nothing to record
+            raise ValueError("The message changed meanwhile; reload and try again.")
         audit.record(
             actor,
             "notification.resent",

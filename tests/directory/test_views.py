@@ -258,8 +258,9 @@ def test_user_list_runs_5_queries_whatever_the_number_of_users(
     client = signed_in(admin_user)
 
     # 1 session, 2 signed-in user, 3 their active roles (capabilities),
-    # 4 COUNT for the paginator, 5 the page of users joined to their managers.
-    with django_assert_num_queries(5):
+    # 4 COUNT for the paginator, 5 the page of users joined to their managers,
+    # 6 the unread-messages COUNT for the navigation badge.
+    with django_assert_num_queries(6):
         response = client.get(reverse("directory:user-list"))
 
     assert response.status_code == 200
@@ -356,8 +357,8 @@ def test_group_list_runs_5_queries_whatever_the_number_of_groups(
 
     # 1 session, 2 signed-in user, 3 their active roles (capabilities),
     # 4 COUNT for the paginator, 5 the page of groups with member, nested-group and owner
-    # counts as subqueries (no query per group).
-    with django_assert_num_queries(5):
+    # counts as subqueries (no query per group), 6 the unread-messages COUNT (nav badge).
+    with django_assert_num_queries(6):
         response = client.get(reverse("directory:group-list"))
 
     assert "3 users" in text(response)
@@ -421,8 +422,8 @@ def test_group_detail_queries_do_not_grow_with_members(
 
     # 1 session, 2 signed-in user, 3 capabilities, 4 the group, 5 owners, 6 parent groups,
     # 7 direct members with names, 8 everyone with access with names and via-group,
-    # 9 application assignments, 10 role assignments.
-    with django_assert_num_queries(10):
+    # 9 application assignments, 10 role assignments, 11 the unread COUNT (nav badge).
+    with django_assert_num_queries(11):
         response = client.get(reverse("directory:group-detail", args=[group.uuid]))
 
     assert f"Users with access {members * 2}" in text(response)
@@ -465,8 +466,9 @@ def test_application_list_runs_5_queries_whatever_the_number_of_applications(
     client = signed_in(admin_user)
 
     # 1 session, 2 signed-in user, 3 their active roles (capabilities),
-    # 4 COUNT for the paginator, 5 the page with role, assignment and owner counts.
-    with django_assert_num_queries(5):
+    # 4 COUNT for the paginator, 5 the page with role, assignment and owner counts,
+    # 6 the unread-messages COUNT (nav badge).
+    with django_assert_num_queries(6):
         response = client.get(reverse("directory:application-list"))
 
     assert response.status_code == 200
@@ -529,8 +531,9 @@ def test_role_list_runs_4_queries_whatever_the_number_of_assignments(
     client = signed_in(admin_user)
 
     # 1 session, 2 signed-in user, 3 their active roles (capabilities),
-    # 4 the roles with active and eligible counts as subqueries (few roles: no paging).
-    with django_assert_num_queries(4):
+    # 4 the roles with active and eligible counts as subqueries (few roles: no paging),
+    # 5 the unread-messages COUNT (nav badge).
+    with django_assert_num_queries(5):
         response = client.get(reverse("directory:role-list"))
 
     assert "Groups Administrator" in text(response)
@@ -645,8 +648,9 @@ def test_audit_list_runs_5_queries_whatever_the_number_of_events(
     client = signed_in(admin_user)
 
     # 1 session, 2 signed-in user, 3 their active roles (capabilities),
-    # 4 one page of events (keyset on seq, LIMIT 51, no COUNT), 5 the chain head.
-    with django_assert_num_queries(5):
+    # 4 one page of events (keyset on seq, LIMIT 51, no COUNT), 5 the chain head,
+    # 6 the unread-messages COUNT (nav badge).
+    with django_assert_num_queries(6):
         response = client.get(reverse("directory:audit-list"))
 
     assert response.status_code == 200

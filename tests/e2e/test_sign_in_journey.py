@@ -19,6 +19,8 @@ def open_menu_if_collapsed(page):
     toggler = page.locator(".navbar-toggler")
     if toggler.is_visible():
         toggler.click()
+        # Wait for Bootstrap's collapse animation to finish before clicking inside the menu.
+        page.locator("#nav-main.collapse.show").wait_for()
 
 
 def test_an_admin_signs_in_browses_the_directory_and_signs_out(page, live_server, admin_user):
@@ -28,6 +30,7 @@ def test_an_admin_signs_in_browses_the_directory_and_signs_out(page, live_server
     assert page.get_by_role("heading", name="Welcome, Alice Admin").is_visible()
 
     open_menu_if_collapsed(page)
+    page.get_by_role("button", name="Directory").click()
     page.get_by_role("link", name="Users", exact=True).click()
     assert page.get_by_text("Zed Zimmerman").first.is_visible()
 
