@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint check clean
+.PHONY: run test lint check clean bench
 
 # Reinstall only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -25,6 +25,12 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 check: lint test
+
+# Benchmarks against their baselines (DESIGN.md, Performance rules); never part of CI. Runs on
+# a scratch database of its own: SQLite by default, PostgreSQL when DATABASE_URL points there.
+bench: $(VENV)/.installed
+	$(BIN)/python -c "import aiosmtpd" 2>/dev/null || $(BIN)/python -m pip install --quiet "aiosmtpd>=1.4"
+	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf var/portal.sqlite3* var/test.sqlite3* var/broker var/celerybeat-schedule*
