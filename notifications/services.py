@@ -7,6 +7,7 @@ alone, which makes every caller safe to run twice.
 
 import json
 import logging
+import threading
 from collections.abc import Mapping
 
 from django.db import connection, transaction
@@ -170,15 +171,30 @@ def nudge_delivery_after_commit() -> None:
     from django.conf import settings
 
     if settings.NOTIFICATIONS_NUDGE:
-        transaction.on_commit(_nudge)
+        transaction.on_commit(_nudge_in_background)
+
+
+# At most one nudge in flight per process, on its own thread: publishing to a broker that is
+# down takes seconds (kombu's connect timeouts), and a web request must not wait for that.
+_nudge_lock = threading.Lock()
+
+
+def _nudge_in_background() -> None:
+    if _nudge_lock.acquire(blocking=False):
+        threading.Thread(target=_nudge_then_release, name="delivery-nudge", daemon=True).start()
+
+
+def _nudge_then_release() -> None:
+    try:
+        _nudge()
+    finally:
+        _nudge_lock.release()
 
 
 def _nudge() -> None:
     from notifications.tasks import deliver_messages
 
     try:
-        # retry=False and the broker's short socket timeouts: a web request never waits long
-        # on a broker that is down; the row is the signal and the tick will find it.
         deliver_messages.apply_async(retry=False, ignore_result=True)
     except Exception as error:  # noqa: BLE001 - any broker failure is fine to ignore here
         logger.info("delivery nudge not sent (the tick will deliver): %s", error)

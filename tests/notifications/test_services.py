@@ -184,7 +184,7 @@ def test_a_commit_nudges_delivery_when_enabled(
     reviewer, settings, django_capture_on_commit_callbacks, monkeypatch
 ):
     calls = []
-    monkeypatch.setattr(services, "_nudge", lambda: calls.append(1))
+    monkeypatch.setattr(services, "_nudge_in_background", lambda: calls.append(1))
     settings.NOTIFICATIONS_NUDGE = True
     with django_capture_on_commit_callbacks(execute=True):
         create(reviewer)
@@ -199,3 +199,20 @@ def test_a_broker_that_is_down_never_breaks_the_nudge(monkeypatch):
 
     monkeypatch.setattr(tasks.deliver_messages, "apply_async", broker_down)
     services._nudge()  # must not raise
+
+
+def test_a_nudge_never_makes_the_caller_wait_for_the_broker(monkeypatch):
+    import threading
+    import time
+
+    released = threading.Event()
+
+    def slow_broker():
+        released.wait(5)
+
+    monkeypatch.setattr(services, "_nudge", slow_broker)
+    started = time.monotonic()
+    services._nudge_in_background()
+    services._nudge_in_background()  # one already in flight: this one is dropped
+    assert time.monotonic() - started < 0.5
+    released.set()
