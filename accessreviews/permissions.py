@@ -1,0 +1,54 @@
+"""Who may create, manage and read review definitions (DESIGN.md "Who may do what").
+
+Portal-wide capabilities come from directory.capabilities; this module adds the per-object
+rule: group owners manage reviews of groups they own, and only while the tenant allows it.
+"""
+
+from django.db.models import Q, QuerySet
+
+from accessreviews.choices import ScopeType
+from accessreviews.models import ReviewDefinition
+from directory.capabilities import capabilities_for
+from directory.models import GroupOwner
+
+
+def owned_group_ids(user) -> set[int]:
+    return set(GroupOwner.objects.filter(user=user).values_list("group_id", flat=True))
+
+
+def may_manage_scope(user, scope_type: str, group_ids=()) -> bool:
+    """Whether `user` may create or manage a definition with this scope."""
+    caps = capabilities_for(user)
+    if scope_type == ScopeType.GROUP_MEMBERS:
+        if caps.manage_group_reviews:
+            return True
+        return (
+            caps.manage_owned_group_reviews
+            and bool(group_ids)
+            and set(group_ids) <= owned_group_ids(user)
+        )
+    if scope_type == ScopeType.ALL_GROUPS_WITH_GUESTS:
+        return caps.manage_group_reviews
+    if scope_type == ScopeType.APPLICATION_ASSIGNEES:
+        return caps.manage_application_reviews
+    if scope_type == ScopeType.ROLE_ASSIGNEES:
+        return caps.manage_role_reviews
+    return False
+
+
+def may_manage(user, definition: ReviewDefinition) -> bool:
+    group_ids = [g.pk for g in definition.groups.all()]
+    return may_manage_scope(user, definition.scope_type, group_ids)
+
+
+def definitions_visible_to(user) -> QuerySet:
+    """Readers and admins see every definition; group owners those of groups they own."""
+    caps = capabilities_for(user)
+    definitions = ReviewDefinition.objects.all()
+    if caps.read_all:
+        return definitions
+    visible = Q(created_by=user)
+    if caps.manage_owned_group_reviews:
+        owned = GroupOwner.objects.filter(user=user).values("group_id")
+        visible |= Q(scope_type=ScopeType.GROUP_MEMBERS, groups__in=owned)
+    return definitions.filter(visible).distinct()
