@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from accessreviews import views
+from accessreviews.views import portal as views
 from directory.forms import SignInForm
 
 urlpatterns = [
@@ -17,12 +17,13 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("reviews/", include("accessreviews.reviews_urls")),
     path("directory/", include("directory.urls")),
     path("notifications/", include("notifications.urls")),
     path("admin/", admin.site.urls),
 ]
 
-handler400 = "accessreviews.views.bad_request"
-handler403 = "accessreviews.views.permission_denied"
-handler404 = "accessreviews.views.page_not_found"
-handler500 = "accessreviews.views.server_error"
+handler400 = "accessreviews.views.portal.bad_request"
+handler403 = "accessreviews.views.portal.permission_denied"
+handler404 = "accessreviews.views.portal.page_not_found"
+handler500 = "accessreviews.views.portal.server_error"
