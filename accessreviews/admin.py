@@ -1,9 +1,15 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
-from accessreviews.models import SchedulerHeartbeat
+from accessreviews import describe
+from accessreviews.models import DefinitionStage, ReviewDefinition, SchedulerHeartbeat
+from accessreviews.services import definitions as services
 from directory.admin import ReadOnlyAdmin
+from directory.capabilities import capabilities_for
 
 
 @admin.register(SchedulerHeartbeat)
@@ -15,3 +21,118 @@ class SchedulerHeartbeatAdmin(ReadOnlyAdmin):
     @admin.display(description="last tick")
     def since(self, heartbeat):
         return f"{timesince(heartbeat.last_tick_at, timezone.now())} ago"
+
+
+class DefinitionStageInline(admin.TabularInline):
+    model = DefinitionStage
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = (
+        "ordinal",
+        "reviewer_type",
+        "duration_days",
+        "recommendations_enabled",
+        "decisions_that_move_on",
+        "show_earlier_decisions",
+    )
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReviewDefinition)
+class ReviewDefinitionAdmin(ReadOnlyAdmin):
+    """Read-only: series change in the portal, whose services validate, check and audit.
+
+    Pause, resume and end are offered as actions that call those same services.
+    """
+
+    actions = ["pause_selected", "resume_selected", "end_selected"]
+    list_display = ("name", "scope_type", "status", "next_occurrence_at", "creator")
+    list_filter = ("status", "scope_type", "recurrence")
+    list_select_related = ("created_by",)
+    search_fields = (
+        "name",
+        "=uuid",
+        "created_by__display_name",
+        "created_by__user_principal_name",
+    )
+    # A COUNT over every definition on each page load buys nothing here.
+    show_full_result_count = False
+    inlines = [DefinitionStageInline]
+    fieldsets = (
+        (None, {"fields": ("uuid", "name", "portal_link", "status", "created_by", "created_at")}),
+        (
+            "In words",
+            {"fields": ("schedule_in_words", "scope_in_words", "settings_in_words")},
+        ),
+        (
+            "Descriptions",
+            {"fields": ("description_for_admins", "description_for_reviewers")},
+        ),
+        (
+            "Series state",
+            {"fields": ("next_occurrence_index", "next_occurrence_at", "updated_at")},
+        ),
+    )
+    readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
+
+    @admin.display(description="created by", ordering="created_by__display_name")
+    def creator(self, definition):
+        return definition.created_by.display_name
+
+    @admin.display(description="in the portal")
+    def portal_link(self, definition):
+        url = reverse("accessreviews:definition-detail", args=[definition.uuid])
+        return format_html('<a href="{}">Open the series page</a>', url)
+
+    @admin.display(description="schedule")
+    def schedule_in_words(self, definition):
+        return describe.describe_schedule(definition)
+
+    @admin.display(description="scope")
+    def scope_in_words(self, definition):
+        return _lines(describe.describe_scope(definition))
+
+    @admin.display(description="settings")
+    def settings_in_words(self, definition):
+        return _lines(describe.describe_settings(definition))
+
+    def has_manage_permission(self, request):
+        return capabilities_for(request.user).use_django_admin
+
+    @admin.action(permissions=["manage"], description="Pause selected series")
+    def pause_selected(self, request, queryset):
+        self._each(request, queryset, services.definition_pause, "paused")
+
+    @admin.action(permissions=["manage"], description="Resume selected series")
+    def resume_selected(self, request, queryset):
+        self._each(request, queryset, services.definition_resume, "resumed")
+
+    @admin.action(permissions=["manage"], description="End selected series")
+    def end_selected(self, request, queryset):
+        self._each(request, queryset, services.definition_end, "ended")
+
+    def _each(self, request, queryset, service, done: str) -> None:
+        """Call the service per series (each is its own audited transaction); name refusals."""
+        changed = 0
+        for definition in queryset.prefetch_related("groups", "stages"):
+            try:
+                service(request.user, definition)
+            except (ValidationError, PermissionDenied) as refusal:
+                reason = " ".join(getattr(refusal, "messages", [str(refusal)]))
+                self.message_user(request, f"{definition}: {reason}", messages.WARNING)
+            else:
+                changed += 1
+        if changed:
+            self.message_user(
+                request, f"{describe.plural(changed, 'series', 'series')} {done}.", messages.SUCCESS
+            )
+
+
+def _lines(lines) -> str:
+    rows = format_html_join("", "<dt>{}</dt><dd>{}</dd>", ((ln.label, ln.text) for ln in lines))
+    return format_html("<dl>{}</dl>", rows)

@@ -1,4 +1,7 @@
+import zoneinfo
+
 from django.http import HttpResponseBadRequest
+from django.utils import timezone
 
 
 class RefuseNulBytesMiddleware:
@@ -19,4 +22,22 @@ class RefuseNulBytesMiddleware:
                         f"The {source} {name.replace(chr(0), '')!r} contains a NUL character.",
                         content_type="text/plain",
                     )
+        return self.get_response(request)
+
+
+class UserTimeZoneMiddleware:
+    """Show times in the signed-in person's own time zone when their profile has one."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        zone = request.user.time_zone if request.user.is_authenticated else ""
+        if zone:
+            try:
+                timezone.activate(zoneinfo.ZoneInfo(zone))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                timezone.deactivate()
+        else:
+            timezone.deactivate()
         return self.get_response(request)

@@ -118,7 +118,8 @@ class Capabilities:
     @property
     def manage_owned_group_reviews(self) -> bool:
         """Reviews of groups one owns: a subset of all group reviews, or the owners' switch."""
-        return self.manage_group_reviews or (self.group_owners_enabled and self.owns_groups)
+        # Ownership first: most people own nothing, and then the tenant switch is never read.
+        return self.manage_group_reviews or (self.owns_groups and self.group_owners_enabled)
 
     @property
     def create_reviews(self) -> bool:

@@ -177,7 +177,9 @@ def _transition(actor, definition, source, target, action) -> None:
             status=target
         )
         if not changed:
-            raise ValidationError(f"Only a {source.lower()} series can be {target.lower()}.")
+            raise ValidationError(
+                f"The series is not {source.lower()}, so it cannot be {target.lower()}."
+            )
         audit.record(actor, action, definition, {})
     definition.refresh_from_db()
 

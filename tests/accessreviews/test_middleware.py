@@ -17,3 +17,16 @@ def test_a_nul_in_a_form_field_is_refused_with_400(client):
 @pytest.mark.django_db
 def test_ordinary_query_strings_pass(client):
     assert client.get("/accounts/login/?next=/directory/users/%3Fq%3Dann").status_code == 200
+
+
+@pytest.mark.django_db
+def test_pages_show_times_in_the_signed_in_persons_time_zone(signed_in):
+    from tests.factories import UserFactory
+
+    tokyo = UserFactory(time_zone="Asia/Tokyo")
+    assert b"times shown in JST" in signed_in(tokyo).get("/").content
+
+
+@pytest.mark.django_db
+def test_without_a_time_zone_of_their_own_pages_use_the_portals(signed_in, outsider):
+    assert b"times shown in UTC" in signed_in(outsider).get("/").content

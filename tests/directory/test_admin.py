@@ -9,7 +9,8 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from accessreviews.models import SchedulerHeartbeat
+from accessreviews.models import ReviewDefinition, SchedulerHeartbeat
+from accessreviews.services.definitions import definition_create
 from directory import services
 from directory.models import (
     Application,
@@ -31,6 +32,7 @@ from directory.models import (
     TenantSettings,
     User,
 )
+from tests.accessreviews.factories import group_review_draft
 from tests.factories import (
     ApplicationFactory,
     AppRoleFactory,
@@ -46,7 +48,7 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-READ_ONLY = {AuditEvent, GrantRevocation, ApplicationSignIn, SchedulerHeartbeat}
+READ_ONLY = {AuditEvent, GrantRevocation, ApplicationSignIn, SchedulerHeartbeat, ReviewDefinition}
 OURS = sorted(
     (
         model
@@ -139,6 +141,7 @@ def tenant(admin_user):
     )
     TenantSettings.objects.create(pk=1, group_owners_can_manage_reviews=True)
     SchedulerHeartbeat.beat()
+    definition_create(admin_user, group_review_draft([parent]))
     return SimpleNamespace(manager=manager, member=member, parent=parent, child=child, app=app)
 
 

@@ -308,8 +308,9 @@ def test_inbox_runs_5_queries_whatever_the_number_of_messages(
 
     # 1 session, 2 signed-in user, 3 the page of messages (LIMIT 51, unsent ones rendered
     # from their own context), 4 COUNT of unread (the nav badge and the header share it),
-    # 5 their active roles (capabilities, for the nav).
-    with django_assert_num_queries(5):
+    # 5 their active roles (capabilities, for the nav), 6 whether they own a group (the
+    # Reviews nav item: group owners may create reviews).
+    with django_assert_num_queries(6):
         response = client.get(url("inbox"))
 
     assert len(response.context["page"].messages) == rows
