@@ -99,13 +99,25 @@ class Errors(dict):
         self.setdefault(name, []).append(message)
 
 
-def check_draft(draft: DefinitionDraft, *, application_names_without_assignment=()) -> Errors:
-    """Every rule a definition must satisfy, each message on the field it is about."""
+def check_draft(
+    draft: DefinitionDraft,
+    *,
+    application_names_without_assignment=(),
+    today: datetime.date | None = None,
+    original_start_date: datetime.date | None = None,
+) -> Errors:
+    """Every rule a definition must satisfy, each message on the field it is about.
+
+    `today` (in the definition's zone) enables the start-date window; `original_start_date`
+    lets an edit keep a start date that has since passed.
+    """
     errors = Errors()
     _check_texts(draft, errors)
     _check_scope(draft, errors, application_names_without_assignment)
     _check_stages(draft, errors)
     _check_schedule(draft, errors)
+    if today is not None:
+        _check_start_window(draft, errors, today, original_start_date)
     _check_settings(draft, errors)
     return errors
 
@@ -212,12 +224,17 @@ def _check_schedule(draft, errors):
     limit = schedule.max_duration_days(draft.recurrence, draft.interval)
     if draft.duration_days > limit:
         where = "stages" if len(draft.stages) > 1 else "stages.1.duration_days"
-        errors.add(
-            where,
-            f"A {Recurrence(draft.recurrence).label.lower()} review must end "
-            f"before the next one starts: at most {limit} days in all, "
-            f"not {draft.duration_days}.",
-        )
+        if draft.recurrence == Recurrence.ONE_TIME:
+            message = (
+                f"A one-time review runs at most {limit} days in all, not {draft.duration_days}."
+            )
+        else:
+            message = (
+                f"A {Recurrence(draft.recurrence).label.lower()} review must end before the "
+                f"next one starts: at most {limit} days in all (the stages' durations, on the "
+                f"reviewers step), not {draft.duration_days}."
+            )
+        errors.add(where, message)
     if draft.recurrence == Recurrence.ONE_TIME:
         return
     if draft.end_rule == EndRule.ON_DATE:
@@ -227,6 +244,20 @@ def _check_schedule(draft, errors):
             errors.add("end_date", "The series cannot end before it starts.")
     if draft.end_rule == EndRule.AFTER and not (draft.occurrence_count or 0) >= 1:
         errors.add("occurrence_count", "At least 1 occurrence.")
+
+
+START_WITHIN_YEARS = 5
+
+
+def _check_start_window(draft, errors, today, original_start_date) -> None:
+    if draft.start_date is None or draft.start_date == original_start_date:
+        return
+    if draft.start_date < today:
+        errors.add("start_date", "The review cannot start in the past.")
+    elif draft.start_date > today.replace(year=today.year + START_WITHIN_YEARS, day=28):
+        errors.add("start_date", f"Start within the next {START_WITHIN_YEARS} years.")
+    if draft.end_date and draft.end_date.year >= datetime.MAXYEAR:
+        errors.add("end_date", "Choose an end date before the year 9999.")
 
 
 def _check_settings(draft, errors):

@@ -121,11 +121,19 @@ def exists(schedule: Schedule, index: int) -> bool:
         return False
     if schedule.recurrence == Recurrence.ONE_TIME:
         return index == 0
+    try:
+        # The whole occurrence must be representable: a series reaching past the year 9999
+        # simply ends there.
+        last_day = occurrence_date(schedule, index) + datetime.timedelta(
+            days=schedule.duration_days + 1
+        )
+    except (OverflowError, ValueError):
+        return False
     if schedule.end_rule == EndRule.AFTER:
         return index < (schedule.occurrence_count or 0)
     if schedule.end_rule == EndRule.ON_DATE:
         return occurrence_date(schedule, index) <= schedule.end_date
-    return index < MAX_STEPS
+    return index < MAX_STEPS and last_day is not None
 
 
 def occurrences(schedule: Schedule, first_index: int = 0, limit: int = 12) -> list[Occurrence]:

@@ -5,6 +5,7 @@ import zoneinfo
 from crispy_forms.layout import Div, Fieldset, Layout
 from django import forms
 from django.conf import settings
+from django.utils import timezone
 
 from accessreviews.forms.base import StepForm
 from accessreviews.schedule import EndRule, Recurrence
@@ -99,4 +100,17 @@ class ScheduleForm(StepForm):
         return data
 
     def validate_step(self) -> bool:
-        return self.is_valid() and self.check(self.apply(self.draft))
+        if not self.is_valid():
+            return False
+        draft = self.apply(self.draft)
+        # A start date already on the series (an edit) may lie in the past; a new one may not.
+        return self.check(
+            draft, today=today_in(draft.time_zone), original_start_date=self.draft.start_date
+        )
+
+
+def today_in(zone_name: str):
+    try:
+        return timezone.now().astimezone(zoneinfo.ZoneInfo(zone_name)).date()
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None

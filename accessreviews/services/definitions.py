@@ -1,5 +1,7 @@
 """Creating and managing review series. Each write is audited and keeps next_occurrence_at true."""
 
+import zoneinfo
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -54,17 +56,30 @@ STAGE_RELATIONS = (
 )
 
 
-def validate(draft: DefinitionDraft) -> None:
+def validate(draft: DefinitionDraft, original_start_date=None, now=None) -> None:
     unassigned = Application.objects.filter(
         pk__in=draft.application_ids, assignment_required=False
     ).values_list("name", flat=True)
-    errors = check_draft(draft, application_names_without_assignment=list(unassigned))
+    errors = check_draft(
+        draft,
+        application_names_without_assignment=list(unassigned),
+        today=_today_in(draft.time_zone, now),
+        original_start_date=original_start_date,
+    )
     if errors:
         raise ValidationError(errors)
 
 
+def _today_in(zone_name: str, now=None):
+    try:
+        zone = zoneinfo.ZoneInfo(zone_name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None  # check_draft reports the bad zone itself
+    return (now or timezone.now()).astimezone(zone).date()
+
+
 def definition_create(actor, draft: DefinitionDraft, now=None) -> ReviewDefinition:
-    validate(draft)
+    validate(draft, now=now)
     if not may_manage_scope(actor, draft.scope_type, draft.group_ids):
         audit.record(actor, "authz.denied.definition_create", None, {"scope": draft.scope_type})
         raise PermissionDenied("You may not create reviews of this scope.")
@@ -81,7 +96,7 @@ def definition_update(
     actor, definition: ReviewDefinition, draft: DefinitionDraft, now=None
 ) -> ReviewDefinition:
     """Change the series; instances already running keep their own snapshot."""
-    validate(draft)
+    validate(draft, original_start_date=definition.start_date, now=now)
     _require_manager(actor, definition, "update")
     if not may_manage_scope(actor, draft.scope_type, draft.group_ids):
         audit.record(

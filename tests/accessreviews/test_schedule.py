@@ -211,3 +211,8 @@ class TestLimits:
         schedule = series(dt.date(2026, 1, 31), days=max_duration_days(Recurrence.MONTHLY))
         for index in range(24):
             assert occurrence(schedule, index).end < occurrence(schedule, index + 1).start
+
+
+def test_a_series_reaching_the_year_9999_simply_ends_there():
+    schedule = series(dt.date(9999, 10, 1), Recurrence.MONTHLY)
+    assert [o.index for o in occurrences(schedule, 0, 12)] == [0, 1, 2]
