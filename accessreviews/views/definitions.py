@@ -21,7 +21,7 @@ from directory.capabilities import capabilities_for
 
 def _may_list(user) -> bool:
     caps = capabilities_for(user)
-    return caps.read_all or caps.create_reviews or caps.owns_groups
+    return caps.read_all or caps.create_reviews
 
 
 def _definition_to_manage(request, uuid):

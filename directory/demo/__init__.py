@@ -102,7 +102,7 @@ class DemoSpec:
     LOGINS = [
         (f"alice.admin@{DOMAIN}", "Global Administrator"),
         (f"oscar.owner@{DOMAIN}", "group owner (Project Falcon, Engineering and more)"),
-        (f"rob.reviewer@{DOMAIN}", "reviewer: manager of a team, member of several groups"),
+        (f"rob.reviewer@{DOMAIN}", "reviewer: manages a team, owns the NetSuite application"),
         (f"rita.reader@{DOMAIN}", "Global Reader (auditor)"),
     ]
 

@@ -146,8 +146,6 @@ GROUPS = [
         "Finance department.",
         size=(10, 25),
         logins_as_members=(ROB,),
-        logins_as_owners=(ROB,),
-        extra_owners=0,
     ),
     DemoGroup(
         "Payroll Approvers", "Can approve payroll runs.", size=(3, 8), logins_as_members=(ROB,)

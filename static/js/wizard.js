@@ -43,10 +43,44 @@
       var label = document.createElement("label");
       label.className = "form-check-label";
       label.htmlFor = input.id;
-      label.textContent = row.textContent.trim().replace(/\s+/g, " ");
+      var parts = Array.prototype.map.call(row.querySelectorAll("span.d-block"), function (part) {
+        return part.textContent.trim();
+      });
+      label.textContent = parts.length ? parts.join(" · ") : row.textContent.trim();
       entry.append(input, label);
       chosen.append(entry);
     }
     row.remove();
   });
+})();
+
+// After a refused submit, a long page shows its problems at the top, each a link to its field,
+// and focus moves to that summary (so nobody hunts for an error 3,000 pixels down).
+(function () {
+  var form = document.querySelector(".wizard-form");
+  if (!form) return;
+  var problems = form.querySelectorAll(".invalid-feedback, .errorlist li");
+  if (!problems.length) return;
+  var summary = document.createElement("div");
+  summary.className = "alert alert-danger error-summary";
+  summary.setAttribute("role", "alert");
+  summary.tabIndex = -1;
+  var heading = document.createElement("p");
+  heading.className = "fw-semibold mb-1";
+  heading.textContent = problems.length === 1 ? "One thing to fix:" : problems.length + " things to fix:";
+  var list = document.createElement("ul");
+  list.className = "mb-0";
+  problems.forEach(function (problem, index) {
+    var anchor = problem.id || "problem-" + index;
+    problem.id = anchor;
+    var item = document.createElement("li");
+    var link = document.createElement("a");
+    link.href = "#" + anchor;
+    link.textContent = problem.textContent.trim();
+    item.append(link);
+    list.append(item);
+  });
+  summary.append(heading, list);
+  form.prepend(summary);
+  summary.focus();
 })();

@@ -490,3 +490,12 @@ def test_anonymous_is_sent_to_sign_in_from_a_change(client, falcon_review):
 
     assert response.status_code == 302 and "/login" in response["Location"]
     assert status_of(falcon_review) == SeriesStatus.ACTIVE
+
+
+def test_group_owners_get_no_reviews_list_while_the_tenant_switch_is_off(signed_in, group_owner):
+    from directory.models import AuditEvent, TenantSettings
+
+    TenantSettings.objects.filter(pk=1).update(group_owners_can_manage_reviews=False)
+    response = signed_in(group_owner).get("/reviews/")
+    assert response.status_code == 403
+    assert AuditEvent.objects.filter(action="authz.denied.definitions").exists()

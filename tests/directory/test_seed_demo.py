@@ -107,3 +107,11 @@ def test_the_demo_scales_with_its_options():
 def test_nonsense_options_are_refused():
     with pytest.raises(CommandError, match="--users"):
         call_command("seed_demo", "--users", "3")
+
+
+def test_the_demo_reviewer_has_no_portal_role_and_owns_no_group():
+    call_command("seed_demo")
+    rob = User.objects.get(user_principal_name="rob.reviewer@contoso.example")
+    caps = capabilities_for(rob)
+    assert not caps.create_reviews and not caps.read_all
+    assert not GroupOwner.objects.filter(user=rob).exists()
