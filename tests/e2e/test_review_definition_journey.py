@@ -73,16 +73,18 @@ def test_an_admin_creates_a_monthly_group_review_then_pauses_and_resumes_it(
     page.get_by_role("link", name="New review").click()
     expect(page.get_by_text("Step 1 of 5: Scope")).to_be_visible()
 
-    # 1. Scope: members of two groups, picked from one search (the chooser searches as you type).
+    # 1. Scope: members of two groups, picked from two searches (the chooser searches as you
+    # type, and a ticked match moves to the chosen list so the next search cannot drop it).
     page.get_by_label("Review name").fill("Falcon monthly access")
     page.get_by_label("Description for reviewers").fill("Keep only people still on the project.")
     page.get_by_label("Members of selected groups").check()
     groups = page.get_by_role("group", name="Groups", exact=True)
-    groups.get_by_role("searchbox").fill("Falcon")
-    for name in ("Project Falcon", "Falcon Contractors"):
+    for search, name in (("Project", "Project Falcon"), ("Contractors", "Falcon Contractors")):
+        groups.get_by_role("searchbox").fill(search)
         match = groups.locator(".chooser-results label", has_text=name)
         expect(match).to_be_visible()
-        match.get_by_role("checkbox").check()
+        match.get_by_role("checkbox").click()
+        expect(groups.locator(".chooser-chosen")).to_contain_text(name)
     next_step(page, 2, "Reviewers and stages")
 
     # 2. One stage: the groups' owners, 14 days (the defaults, checked rather than assumed).
