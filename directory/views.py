@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from directory import audit, selectors
 from directory.capabilities import capabilities_for
@@ -21,7 +21,7 @@ def reader_page(capability: str, denied: str, reason: str):
     """Guard a GET-only page: anonymous -> sign in; signed in without `capability` -> 403."""
 
     def decorate(view):
-        @require_GET
+        @require_safe
         @login_required
         @wraps(view)
         def guarded(request, *args, **kwargs):

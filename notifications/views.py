@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from directory import audit
 from directory.capabilities import capabilities_for
@@ -43,7 +43,7 @@ def admin_only(view):
 # --- Inbox ------------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 @login_required
 def inbox(request):
     form = InboxFilterForm(request.GET)
@@ -61,7 +61,7 @@ def inbox_read_all(request):
     return redirect(_back(request, reverse("notifications:inbox")))
 
 
-@require_GET
+@require_safe
 @login_required
 def message_detail(request, uuid):
     message = selectors.message_for_recipient(request.user, uuid)
@@ -99,7 +99,7 @@ def message_read(request, uuid):
 # --- Delivery log (admins) ---------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 @admin_only
 def delivery_log(request):
     form = DeliveryFilterForm(request.GET)

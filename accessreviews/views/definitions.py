@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from accessreviews import describe, selectors
 from accessreviews.choices import ScopeType, SeriesStatus
@@ -33,7 +33,7 @@ def _definition_to_manage(request, uuid):
     return definition
 
 
-@require_GET
+@require_safe
 @login_required
 def definition_list(request):
     if not _may_list(request.user):
@@ -54,7 +54,7 @@ def definition_list(request):
     return render(request, "accessreviews/definition_list.html", context)
 
 
-@require_GET
+@require_safe
 @login_required
 def definition_detail(request, uuid):
     page = selectors.definition_page(request.user, uuid)

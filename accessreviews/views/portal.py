@@ -6,7 +6,7 @@ from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from accessreviews.models import SchedulerHeartbeat
 from directory import audit
@@ -14,7 +14,7 @@ from directory.capabilities import MATRIX_COLUMNS, REVIEWER_NOTE, capabilities_f
 from directory.capabilities import permission_matrix as matrix_rows
 
 
-@require_GET
+@require_safe
 @login_required
 def home(request):
     caps = capabilities_for(request.user)
@@ -24,7 +24,7 @@ def home(request):
     return render(request, "accessreviews/home.html", context)
 
 
-@require_GET
+@require_safe
 @login_required
 def permission_matrix(request):
     return render(
@@ -34,7 +34,7 @@ def permission_matrix(request):
     )
 
 
-@require_GET
+@require_safe
 def health(request):
     """Liveness for load balancers: the database answers, and when the scheduler last ticked."""
     with connection.cursor() as cursor:

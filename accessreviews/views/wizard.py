@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from accessreviews import choosers, preflight, wizard_state
 from accessreviews.choices import SeriesStatus
@@ -77,7 +77,7 @@ def definition_create(request):
     return _render_step(request, state, step, form)
 
 
-@require_GET
+@require_safe
 @creator_required
 def chooser(request, kind):
     """Up to 20 matches among what the person may pick, as an HTML fragment."""

@@ -113,3 +113,7 @@ def test_unknown_address_shows_the_404_page(signed_in, outsider):
 
     assert response.status_code == 404
     assert "Page not found" in text(response)
+
+
+def test_a_head_request_is_answered_like_a_get(signed_in, outsider):
+    assert signed_in(outsider).head("/").status_code == 200
