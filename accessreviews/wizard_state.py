@@ -12,6 +12,8 @@ import secrets
 from accessreviews.drafts import DefinitionDraft, StageDraft
 
 SESSION_KEY = "review_wizards"
+# Wizard id -> uuid of the series it created, so a second tab or Back after Create finds it.
+CREATED_KEY = "review_wizards_created"
 # A person rarely has more than a few wizards open; older drafts are dropped first.
 MAX_WIZARDS = 5
 STEPS = ("scope", "reviewers", "schedule", "settings", "review")
@@ -52,6 +54,8 @@ class WizardState:
     id: str
     draft: DefinitionDraft
     reached: int = 0
+    # False for a wizard not in the session: new, or dropped (expired) since the tab saved it.
+    stored: bool = False
 
     def step_allowed(self, step: str) -> bool:
         return step in STEPS and STEPS.index(step) <= self.reached
@@ -66,7 +70,9 @@ def load(session, wizard_id: str | None, fresh: DefinitionDraft) -> WizardState:
     stored = session.get(SESSION_KEY, {}).get(wizard_id or "")
     if not stored:
         return WizardState(wizard_id or new_id(), fresh)
-    return WizardState(wizard_id, draft_from_dict(stored["draft"]), stored.get("reached", 0))
+    return WizardState(
+        wizard_id, draft_from_dict(stored["draft"]), stored.get("reached", 0), stored=True
+    )
 
 
 def save(session, state: WizardState) -> None:
@@ -78,10 +84,22 @@ def save(session, state: WizardState) -> None:
     session[SESSION_KEY] = wizards
 
 
-def discard(session, state: WizardState) -> None:
+def discard(session, state: WizardState, created_uuid=None) -> None:
+    """Forget the draft; remember what it created (the last few) when it created something."""
     wizards = dict(session.get(SESSION_KEY, {}))
     if wizards.pop(state.id, None) is not None:
         session[SESSION_KEY] = wizards
+    if created_uuid is not None:
+        created = dict(session.get(CREATED_KEY, {}))
+        while len(created) >= MAX_WIZARDS:
+            created.pop(next(iter(created)))
+        created[state.id] = str(created_uuid)
+        session[CREATED_KEY] = created
+
+
+def created_by(session, wizard_id: str | None) -> str | None:
+    """The uuid of the series this wizard already created, if it did."""
+    return session.get(CREATED_KEY, {}).get(wizard_id or "")
 
 
 def draft_of(definition) -> DefinitionDraft:

@@ -40,6 +40,15 @@ class ChooserField(forms.ModelMultipleChoiceField):
         return sorted(obj.pk for obj in super().clean(value))
 
 
+def search_unchosen(kind: str, user, text: str, chosen_ids) -> list[choosers.Choice]:
+    """A chooser search's matches less what is already chosen (listed above them, ticked)."""
+    if not text:
+        return []
+    chosen = {int(i) for i in chosen_ids if str(i).isdigit()}
+    found = choosers.search(kind, user, text, choosers.RESULTS_MAX + len(chosen))
+    return [r for r in found if r.pk not in chosen][: choosers.RESULTS_MAX]
+
+
 def chooser(name: str, **kwargs) -> Field:
     return Field(name, template="accessreviews/_chooser_field.html", **kwargs)
 
@@ -76,7 +85,8 @@ class StepForm(forms.Form):
             ids = self.data.getlist(html_name) if self.is_bound else self.initial.get(name) or []
             field.chosen = choosers.chosen(field.kind, self.user, ids)
             field.q = (self.data.get(f"q_{html_name}") or "").strip() if self.is_bound else ""
-            field.results = choosers.search(field.kind, self.user, field.q) if field.q else []
+            chosen_ids = [c.pk for c in field.chosen]
+            field.results = search_unchosen(field.kind, self.user, field.q, chosen_ids)
             field.html_name = html_name
 
     def apply(self, draft: DefinitionDraft) -> DefinitionDraft:

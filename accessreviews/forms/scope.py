@@ -1,6 +1,6 @@
 """Step 1: what is reviewed, and whose access."""
 
-from crispy_forms.layout import Div, Fieldset, Layout
+from crispy_forms.layout import Div, Field, Fieldset, Layout
 from django import forms
 
 from accessreviews import choosers
@@ -44,7 +44,13 @@ class ScopeForm(StepForm):
         "inactive_days": "inactive_days",
     }
 
-    name = forms.CharField(max_length=256, required=False, label="Review name")
+    # Checked with the whole draft (check_draft), so not required=True; marked all the same.
+    name = forms.CharField(
+        max_length=256,
+        required=False,
+        label="Review name",
+        widget=forms.TextInput(attrs={"aria-required": "true"}),
+    )
     description_for_admins = forms.CharField(
         required=False,
         label="Description for administrators",
@@ -99,7 +105,7 @@ class ScopeForm(StepForm):
         self.helper.layout = Layout(
             Fieldset(
                 "Name and descriptions",
-                "name",
+                Field("name", wrapper_class="is-required"),
                 "description_for_admins",
                 "description_for_reviewers",
             ),

@@ -19,6 +19,7 @@ from accessreviews import choosers, preflight, wizard_state
 from accessreviews.choices import SeriesStatus
 from accessreviews.drafts import DefinitionDraft, check_draft
 from accessreviews.forms import ReviewForm, ScheduleForm, ScopeForm, SettingsForm, StagesForm
+from accessreviews.forms.base import search_unchosen
 from accessreviews.forms.schedule import default_zone
 from accessreviews.forms.stages import reviewer_choices, with_stage_added, with_stage_removed
 from accessreviews.permissions import definitions_visible_to, may_manage
@@ -63,8 +64,16 @@ def creator_required(view):
 @creator_required
 def definition_create(request):
     """One step of the wizard."""
-    state = wizard_state.load(request.session, request.GET.get("w"), _fresh_draft(request.user))
+    wizard_id = request.GET.get("w")
+    created = wizard_state.created_by(request.session, wizard_id)
+    if created:
+        messages.info(request, "This review was already created.")
+        return redirect("accessreviews:definition-detail", uuid=created)
+    state = wizard_state.load(request.session, wizard_id, _fresh_draft(request.user))
     step = request.GET.get("step", STEPS[0])
+    if _expired(request, state, step):
+        messages.warning(request, "This draft expired; start again.")
+        return redirect("accessreviews:definition-create")
     if not state.step_allowed(step):
         return _goto(state, STEPS[state.reached])
     if step == "review":
@@ -86,7 +95,8 @@ def chooser(request, kind):
     name = request.GET.get("name", "")
     name = name if CHOOSER_NAME.match(name) else kind
     text = request.GET.get("q") or request.GET.get(f"q_{name}", "")
-    results = choosers.search(kind, request.user, text)
+    # The chooser's chosen boxes come along (hx-include), so its matches leave them out.
+    results = search_unchosen(kind, request.user, text, request.GET.getlist(name))
     context = {"results": results, "name": name, "q": text.strip(), "kind": kind}
     return render(request, "accessreviews/_chooser_results.html", context)
 
@@ -128,8 +138,25 @@ def _step_form(step, request, draft, data=None):
     return STEP_FORMS[step](data, user=request.user, draft=draft)
 
 
+def _expired(request, state, step) -> bool:
+    """A tab's wizard that is no longer in the session (dropped as the oldest, or expired).
+
+    A new wizard is stored only at its first save, so an unknown id is new while it shows
+    Step 1 and posts no sign (the hidden "stored" field) of an earlier save.
+    """
+    if state.stored or not request.GET.get("w"):
+        return False
+    return step != STEPS[0] or bool(request.POST.get("stored"))
+
+
 def _handle_post(request, state, step, form):
-    """Next, Back, or a re-render (search, add or remove a stage); a response when it moves."""
+    """Next, Back, a step link, or a re-render (search, add or remove a stage).
+
+    Returns a response when it moves.
+    """
+    goto = request.POST.get("goto")
+    if goto:
+        return _goto_step(request, state, step, form, goto)
     action = request.POST.get("action", "next")
     index = STEPS.index(step)
     if action == "back":
@@ -147,6 +174,17 @@ def _handle_post(request, state, step, form):
     return None
 
 
+def _goto_step(request, state, step, form, target):
+    """A step link: save this step and go if it validates; otherwise show why, save nothing."""
+    if not state.step_allowed(target):
+        target = STEPS[state.reached]
+    if form.validate_step():
+        state.draft = form.apply(state.draft)
+        wizard_state.save(request.session, state)
+        return _goto(state, target)
+    return _render_step(request, state, step, form, goto_refused=True)
+
+
 def _rebuild(request, state, step, action, form):
     """Re-render the step with the values as typed (no errors, nothing stored)."""
     data = request.POST
@@ -161,8 +199,9 @@ def _rebuild(request, state, step, action, form):
     return _render_step(request, state, step, form)
 
 
-def _render_step(request, state, step, form):
+def _render_step(request, state, step, form, goto_refused=False):
     context = {
+        "goto_refused": goto_refused,
         "nav": "reviews",
         "state": state,
         "step": step,
@@ -186,6 +225,8 @@ def _review_step(request, state):
     )
     errors = check_draft(state.draft)
     if request.method == "POST":
+        if request.POST.get("goto") and state.step_allowed(request.POST["goto"]):
+            return _goto(state, request.POST["goto"])
         if request.POST.get("action") == "back":
             return _goto(state, "settings")
         if form.is_valid() and not errors:
@@ -213,7 +254,7 @@ def _create(request, state):
     except ValidationError as error:  # the directory changed since the step was checked
         messages.error(request, " ".join(_messages_of(error)))
         return _goto(state, "review")
-    wizard_state.discard(request.session, state)
+    wizard_state.discard(request.session, state, created_uuid=definition.uuid)
     messages.success(request, f"“{definition.name}” is created.")
     return redirect("accessreviews:definition-detail", uuid=definition.uuid)
 

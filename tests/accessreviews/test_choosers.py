@@ -113,3 +113,13 @@ def test_the_chooser_answers_405_to_a_post(signed_in, admin_user):
     client = signed_in(admin_user)
 
     assert client.post(reverse("accessreviews:chooser", args=["groups"])).status_code == 405
+
+
+def test_the_chooser_leaves_out_the_ids_already_chosen(signed_in, admin_user, owned_group):
+    GroupFactory(name="Falcon Contractors")
+
+    page = choose(
+        signed_in(admin_user), "groups", q="falcon", name="group_ids", group_ids=[owned_group.pk]
+    ).content.decode()
+
+    assert "Falcon Contractors" in page and "Project Falcon" not in page

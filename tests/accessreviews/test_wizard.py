@@ -3,6 +3,7 @@
 import re
 
 import pytest
+import time_machine
 from django.urls import reverse
 
 from accessreviews.choices import ReviewerType, ScopeType
@@ -273,6 +274,85 @@ def test_the_time_zone_defaults_to_the_creators_own(signed_in, admin_user):
     assert '<option value="America/New_York" selected>' in page
 
 
+def test_the_start_date_defaults_to_tomorrow_in_the_chosen_zone(signed_in, admin_user):
+    admin_user.time_zone = "Pacific/Auckland"
+    admin_user.save()
+    wizard = Wizard(signed_in(admin_user))
+    wizard.step_ok("scope", scope_data(group_ids=[GroupFactory().pk]), "reviewers")
+    wizard.step_ok("reviewers", stage_data(), "schedule")
+
+    # 23:30 UTC on 10 March is already 11 March in Auckland.
+    with time_machine.travel("2026-03-10 23:30:00+00:00", tick=False):
+        page = wizard.get("schedule").content.decode()
+
+    assert 'name="start_date" value="2026-03-12"' in page
+
+
+def test_review_name_and_start_date_are_marked_required(signed_in, admin_user):
+    wizard = Wizard(signed_in(admin_user))
+    scope_page = wizard.get("scope").content.decode()
+    wizard.step_ok("scope", scope_data(group_ids=[GroupFactory().pk]), "reviewers")
+    wizard.step_ok("reviewers", stage_data(), "schedule")
+    schedule_page = wizard.get("schedule").content.decode()
+
+    for page, field in ((scope_page, "id_name"), (schedule_page, "id_start_date")):
+        assert re.search(rf'id="div_{field}" class="[^"]*\bis-required\b', page)
+        assert re.search(rf'<input[^>]*aria-required="true"[^>]*id="{field}"', page)
+
+
+def test_the_interval_is_hidden_for_a_one_time_review(signed_in, admin_user):
+    wizard = Wizard(signed_in(admin_user))
+    wizard.step_ok("scope", scope_data(group_ids=[GroupFactory().pk]), "reviewers")
+    wizard.step_ok("reviewers", stage_data(), "schedule")
+
+    page = wizard.get("schedule").content.decode()
+
+    # portal.css hides .when-repeating while Repeat is One time (the journey test checks it).
+    assert re.search(r'class="[^"]*when-repeating[^"]*"\s*>\s*<div id="div_id_interval"', page)
+
+
+def test_only_canonical_zones_are_offered_but_an_alias_is_accepted(signed_in, admin_user):
+    wizard = Wizard(signed_in(admin_user))
+    wizard.step_ok("scope", scope_data(group_ids=[GroupFactory().pk]), "reviewers")
+    wizard.step_ok("reviewers", stage_data(), "schedule")
+
+    offered = wizard.get("schedule").content.decode()
+    wizard.step_ok("schedule", schedule_data(time_zone="US/Eastern"), "settings")
+    again = wizard.get("schedule").content.decode()
+
+    for alias in ("Africa/Asmera", "America/Buenos_Aires", "US/Eastern", "Etc/GMT+5"):
+        assert f'value="{alias}"' not in offered
+    for name in ("UTC", "Africa/Asmara", "America/Argentina/Buenos_Aires", "America/New_York"):
+        assert f'value="{name}"' in offered
+    assert '<option value="US/Eastern" selected>' in again
+
+
+def test_the_calendars_phone_labels_name_their_zones(signed_in, admin_user):
+    admin_user.time_zone = "America/New_York"
+    admin_user.save()
+    falcon = GroupFactory()
+    add_owners(falcon, UserFactory())
+    wizard, review, _ = walk(
+        signed_in(admin_user), scope_data(group_ids=[falcon.pk]), stage_data(), create={}
+    )
+    page = review.content.decode()
+
+    for label in ("Starts (Europe/Paris)", "Ends (Europe/Paris)"):
+        assert f'data-label="{label}"' in page
+    for label in ("Your start (America/New_York)", "Your end (America/New_York)"):
+        assert f'data-label="{label}"' in page
+
+
+def test_an_unknown_zone_is_refused(signed_in, admin_user):
+    wizard = Wizard(signed_in(admin_user))
+    wizard.step_ok("scope", scope_data(group_ids=[GroupFactory().pk]), "reviewers")
+    wizard.step_ok("reviewers", stage_data(), "schedule")
+
+    response = wizard.post("schedule", schedule_data(time_zone="Mars/Olympus"))
+
+    assert "Select a valid choice" in errors_of(response, "id_time_zone")
+
+
 # --- Validation: each message on its field ------------------------------------------------------
 
 
@@ -506,10 +586,82 @@ def test_back_and_forward_keep_the_values(signed_in, admin_user):
 
 def test_a_step_not_reached_yet_sends_you_to_the_furthest_one(signed_in, admin_user):
     wizard = Wizard(signed_in(admin_user))
+    wizard.step_ok("scope", scope_data(group_ids=[GroupFactory().pk]), "reviewers")
 
     response = wizard.get("review")
 
-    assert response.status_code == 302 and response["Location"] == wizard.url("scope")
+    assert response.status_code == 302 and response["Location"] == wizard.url("reviewers")
+
+
+def test_a_step_link_saves_the_current_step_and_goes(signed_in, admin_user):
+    wizard = Wizard(signed_in(admin_user))
+    wizard.step_ok("scope", scope_data(group_ids=[GroupFactory().pk]), "reviewers")
+
+    page = wizard.get("reviewers").content.decode()
+    jumped = wizard.post("reviewers", stage_data(**{"s1-duration_days": "9"}, goto="scope"))
+
+    assert '<button type="submit" name="goto" value="scope"' in page
+    assert '<input type="hidden" name="stored" value="1">' in page
+    assert jumped.status_code == 302 and jumped["Location"] == wizard.url("scope")
+    assert 'name="s1-duration_days" value="9"' in wizard.get("reviewers").content.decode()
+
+
+def test_a_step_link_from_an_invalid_step_stays_and_shows_why(signed_in, admin_user):
+    wizard = Wizard(signed_in(admin_user))
+    wizard.step_ok("scope", scope_data(group_ids=[GroupFactory().pk]), "reviewers")
+    wizard.step_ok("reviewers", stage_data(**{"s1-duration_days": "9"}), "schedule")
+
+    refused = wizard.post("reviewers", stage_data(**{"s1-duration_days": "0"}, goto="scope"))
+
+    assert refused.status_code == 200
+    assert "Fix these first, or use Back to leave this step." in text(refused)
+    assert 'name="s1-duration_days" value="0"' in refused.content.decode()
+    assert "invalid-feedback" in refused.content.decode()
+    assert 'name="s1-duration_days" value="9"' in wizard.get("reviewers").content.decode()
+
+
+def test_a_step_link_to_a_step_not_reached_goes_no_further_than_reached(signed_in, admin_user):
+    wizard = Wizard(signed_in(admin_user))
+
+    jumped = wizard.post("scope", scope_data(group_ids=[GroupFactory().pk], goto="review"))
+
+    assert jumped.status_code == 302 and jumped["Location"] == wizard.url("scope")
+
+
+def test_creating_the_same_draft_again_goes_to_the_series(signed_in, admin_user):
+    falcon = GroupFactory()
+    add_owners(falcon, UserFactory())
+    client = signed_in(admin_user)
+    wizard, _, created = walk(client, scope_data(group_ids=[falcon.pk]), stage_data())
+
+    again = wizard.post("review", {}, action="create")
+    shown = wizard.get("scope")
+
+    assert ReviewDefinition.objects.count() == 1
+    assert again["Location"] == created["Location"] == shown["Location"]
+    assert "This review was already created." in text(client.get(again["Location"]))
+
+
+def test_a_dropped_draft_says_it_expired(signed_in, admin_user):
+    client = signed_in(admin_user)
+    oldest = Wizard(client)
+    oldest.step_ok("scope", scope_data(group_ids=[GroupFactory().pk]), "reviewers")
+    for _ in range(5):
+        Wizard(client).step_ok("scope", scope_data(group_ids=[GroupFactory().pk]), "reviewers")
+
+    shown = oldest.get("reviewers")
+    posted = oldest.post("scope", {**scope_data(group_ids=[GroupFactory().pk]), "stored": "1"})
+
+    assert shown["Location"] == posted["Location"] == URL
+    assert "This draft expired; start again." in text(client.get(URL))
+
+
+def test_a_new_wizard_is_not_taken_for_an_expired_one(signed_in, admin_user):
+    wizard = Wizard(signed_in(admin_user))
+
+    searched = wizard.post("scope", scope_data(q_group_ids="x"), action="search")
+
+    assert searched.status_code == 200 and "expired" not in text(searched)
 
 
 def test_showing_a_step_stores_nothing(signed_in, admin_user):
@@ -565,6 +717,21 @@ def test_a_search_re_renders_the_step_with_matches_and_the_typed_values(signed_i
     assert response.status_code == 200 and "Project Falcon" in page and "Payroll" not in page
     assert 'value="Typed"' in response.content.decode()
     assert "invalid-feedback" not in response.content.decode()
+
+
+def test_a_search_leaves_out_what_is_already_chosen(signed_in, admin_user):
+    falcon = GroupFactory(name="Project Falcon")
+    GroupFactory(name="Falcon Contractors")
+    wizard = Wizard(signed_in(admin_user))
+
+    response = wizard.post(
+        "scope", scope_data(group_ids=[falcon.pk], q_group_ids="falcon"), action="search"
+    )
+    results = response.content.decode().split('class="chooser-results"')[1]
+
+    assert "Falcon Contractors" in results and "Project Falcon" not in results
+    chosen = f'value="{falcon.pk}" id="id_group_ids_c{falcon.pk}" checked'
+    assert chosen in response.content.decode()
 
 
 # --- The acknowledgement gate -------------------------------------------------------------------

@@ -97,11 +97,19 @@ def test_an_admin_creates_a_monthly_group_review_then_pauses_and_resumes_it(
     page.get_by_label("Start date").fill(start.isoformat())
     page.get_by_label("Start time").fill("09:00")
     page.get_by_label("Time zone").select_option(ZONE)
+    # "Every" only applies to a repeating review.
+    page.get_by_label("Repeat").select_option("oneTime")
+    expect(page.get_by_label("Every")).to_be_hidden()
     page.get_by_label("Repeat").select_option("monthly")
+    expect(page.get_by_label("Every")).to_be_visible()
     page.get_by_label("Never").check()
     next_step(page, 4, "Settings")
 
-    # 4. Settings: the defaults.
+    # 4. Settings: the defaults. A step link (a submit button) keeps what was typed on the way.
+    page.get_by_role("button", name="Schedule", exact=True).click()
+    expect(page.get_by_text("Step 3 of 5: Schedule")).to_be_visible()
+    expect(page.get_by_label("Start date")).to_have_value(start.isoformat())
+    next_step(page, 4, "Settings")
     next_step(page, 5, "Review and create")
 
     # 5. Review: the summary in words, no blocking problems, and a calendar that clamps February.
