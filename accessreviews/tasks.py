@@ -6,8 +6,11 @@ from notifications.reports import publish_audit_head
 
 
 @shared_task(name="accessreviews.tasks.tick", ignore_result=True)
-def tick() -> None:
+def tick(now=None) -> None:
     """Do the work that is due. Every step is safe to run twice and concurrently."""
+    from accessreviews.services.start import instances_start_due
+
     SchedulerHeartbeat.beat()
     publish_audit_head()
+    instances_start_due(now)
     deliver_due()

@@ -1,0 +1,524 @@
+"""Starting due occurrences: one instance per resource in scope, set-based (DESIGN.md flow 2).
+
+instance_start() runs in one transaction with a fixed number of statements whatever the size
+of the resource: the items are one INSERT ... SELECT over directory/access.py's query, the
+reviewer links one per reason plus one for fallbacks, the assignments one GROUP BY, the
+messages one INSERT ... SELECT. There is no Python loop over members.
+"""
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import CharField, Exists, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Concat
+from django.utils import timezone
+
+from accessreviews import schedule
+from accessreviews.choices import (
+    Decision,
+    PrincipalScope,
+    ReviewerType,
+    RoleAssignmentScope,
+    ScopeType,
+    SeriesStatus,
+)
+from accessreviews.models import (
+    DecisionItem,
+    DefinitionStage,
+    ItemReviewer,
+    ReviewDefinition,
+    ReviewerAssignment,
+    ReviewInstance,
+    ReviewStage,
+)
+from accessreviews.models.instances import (
+    ApplyResult,
+    InstanceStatus,
+    Recommendation,
+    ReviewerReason,
+    StageStatus,
+)
+from accessreviews.snapshot import definition_snapshot
+from directory import audit
+from directory.access import principals_with_access
+from directory.models import (
+    Application,
+    ApplicationOwner,
+    ApplicationSignIn,
+    DirectoryRole,
+    Group,
+    GroupMembership,
+    GroupOwner,
+    MembershipType,
+    PrincipalType,
+    ResourceType,
+    RoleAssignmentKind,
+    User,
+    UserType,
+)
+from directory.models.groups import GroupKind
+from notifications.models import MessageKind
+from notifications.services import messages_create_many
+
+UTC = datetime.UTC
+
+T = {
+    "item": DecisionItem._meta.db_table,
+    "link": ItemReviewer._meta.db_table,
+    "assignment": ReviewerAssignment._meta.db_table,
+    "user": User._meta.db_table,
+    "group": Group._meta.db_table,
+    "group_owner": GroupOwner._meta.db_table,
+    "membership": GroupMembership._meta.db_table,
+    "app_owner": ApplicationOwner._meta.db_table,
+    "app_sign_in": ApplicationSignIn._meta.db_table,
+    "stage_reviewer_users": DefinitionStage.reviewer_users.through._meta.db_table,
+    "stage_reviewer_groups": DefinitionStage.reviewer_groups.through._meta.db_table,
+    "stage_fallback_users": DefinitionStage.fallback_users.through._meta.db_table,
+    "stage_fallback_groups": DefinitionStage.fallback_groups.through._meta.db_table,
+}
+
+ROLE_KINDS = {
+    RoleAssignmentScope.ACTIVE: (RoleAssignmentKind.ACTIVE,),
+    RoleAssignmentScope.ELIGIBLE: (RoleAssignmentKind.ELIGIBLE,),
+    RoleAssignmentScope.BOTH: (RoleAssignmentKind.ACTIVE, RoleAssignmentKind.ELIGIBLE),
+}
+
+
+@dataclass
+class StartCounts:
+    definitions: int = 0
+    instances: int = 0
+    duplicates: int = 0
+    skipped_occurrences: int = 0
+    instance_ids: list[int] = field(default_factory=list)
+
+
+# --- The tick's part ---------------------------------------------------------------------------
+
+
+def instances_start_due(now=None) -> StartCounts:
+    """Start every due occurrence. Safe twice and concurrently: each definition is claimed by a
+    conditional UPDATE of its next_occurrence_index, and instances are unique per
+    (definition, resource, occurrence start)."""
+    now = now or timezone.now()
+    counts = StartCounts()
+    for definition_id in list(ReviewDefinition.objects.due(now).values_list("pk", flat=True)):
+        with transaction.atomic():
+            definition = ReviewDefinition.objects.filter(pk=definition_id).first()
+            if definition is None or definition.status != SeriesStatus.ACTIVE:
+                continue
+            plan = definition.schedule()
+            work = schedule.due_work(plan, definition.next_occurrence_index, now)
+            claimed = ReviewDefinition.objects.filter(
+                pk=definition.pk,
+                status=SeriesStatus.ACTIVE,
+                next_occurrence_index=definition.next_occurrence_index,
+            ).update(
+                next_occurrence_index=work.next_index,
+                next_occurrence_at=work.next.start if work.next else None,
+            )
+            if not claimed:
+                continue  # another tick took it
+            counts.definitions += 1
+            if work.skipped:
+                counts.skipped_occurrences += len(work.skipped)
+                audit.record(
+                    None,
+                    "definition.occurrences_skipped",
+                    definition,
+                    {
+                        "count": len(work.skipped),
+                        "first": _iso(work.skipped[0].start),
+                        "last": _iso(work.skipped[-1].start),
+                    },
+                )
+            if work.start is None:
+                continue
+            snapshot = definition_snapshot(definition)
+            for resource_type, resource_id in resources_in_scope(definition):
+                try:
+                    instance = instance_start(
+                        definition, work.start, resource_type, resource_id, snapshot=snapshot
+                    )
+                except IntegrityError:
+                    counts.duplicates += 1  # already started (unique per occurrence)
+                    continue
+                counts.instances += 1
+                counts.instance_ids.append(instance.pk)
+    return counts
+
+
+def resources_in_scope(definition: ReviewDefinition) -> list[tuple[str, int]]:
+    scope = definition.scope_type
+    if scope == ScopeType.GROUP_MEMBERS:
+        ids = definition.groups.values_list("pk", flat=True)
+        return [(ResourceType.GROUP, pk) for pk in sorted(ids)]
+    if scope == ScopeType.APPLICATION_ASSIGNEES:
+        ids = definition.applications.values_list("pk", flat=True)
+        return [(ResourceType.APPLICATION, pk) for pk in sorted(ids)]
+    if scope == ScopeType.ROLE_ASSIGNEES:
+        ids = definition.roles.values_list("pk", flat=True)
+        return [(ResourceType.DIRECTORY_ROLE, pk) for pk in sorted(ids)]
+    if scope == ScopeType.ALL_GROUPS_WITH_GUESTS:
+        return [(ResourceType.GROUP, pk) for pk in eligible_guest_groups(definition)]
+    raise ValueError(f"unknown scope {scope!r}")
+
+
+def eligible_guest_groups(definition: ReviewDefinition) -> list[int]:
+    """Microsoft 365 groups, assigned membership, not role-assignable, not excluded, with at
+    least one guest among their direct members (one query)."""
+    has_guest = GroupMembership.objects.filter(
+        group_id=OuterRef("pk"), user__user_type=UserType.GUEST
+    )
+    return list(
+        Group.objects.filter(kind=GroupKind.MICROSOFT_365, is_role_assignable=False)
+        .exclude(membership_type=MembershipType.DYNAMIC)
+        .exclude(pk__in=definition.excluded_groups.values("pk"))
+        .filter(Exists(has_guest))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+# --- One instance ------------------------------------------------------------------------------
+
+
+def _iso(instant: datetime.datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _db_time(instant: datetime.datetime):
+    return connection.ops.adapt_datetimefield_value(instant)
+
+
+def _uuid_sql() -> str:
+    if connection.vendor == "postgresql":
+        return "gen_random_uuid()"
+    return "lower(hex(randomblob(16)))"  # Django keeps SQLite UUIDs as 32 hex digits
+
+
+def _resource_name(resource_type: str, resource_id: int) -> str:
+    model = {
+        ResourceType.GROUP: Group,
+        ResourceType.APPLICATION: Application,
+        ResourceType.DIRECTORY_ROLE: DirectoryRole,
+    }[resource_type]
+    return model.objects.filter(pk=resource_id).values_list("name", flat=True).get()
+
+
+def _stage_windows(definition_schedule_args, stages: list[dict], occurrence) -> list[tuple]:
+    """(start, end) of each stage: stage k ends at the local wall time of the occurrence start
+    plus the durations of stages 1..k (calendar days, as DESIGN.md "Time" says)."""
+    windows, start, days = [], occurrence.start, 0
+    for stage in stages:
+        days += stage["duration_days"]
+        plan = definition_schedule_args(days)
+        end = schedule.occurrence(plan, occurrence.index).end
+        windows.append((start, end))
+        start = end
+    return windows
+
+
+def instance_start(
+    definition: ReviewDefinition,
+    occurrence: schedule.Occurrence,
+    resource_type: str,
+    resource_id: int,
+    *,
+    snapshot: dict | None = None,
+) -> ReviewInstance:
+    """Start one instance over one resource, in one transaction (IntegrityError if it exists)."""
+    snapshot = snapshot if snapshot is not None else definition_snapshot(definition)
+    stages = snapshot["stages"]
+    windows = _stage_windows(definition.schedule, stages, occurrence)
+    with transaction.atomic():
+        instance = ReviewInstance.objects.create(
+            definition=definition,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            resource_name=_resource_name(resource_type, resource_id),
+            occurrence_index=occurrence.index,
+            occurrence_start=occurrence.start,
+            start_at=occurrence.start,
+            end_at=occurrence.end,
+            status=InstanceStatus.INITIALIZING,
+            settings_snapshot=snapshot,
+        )
+        review_stages = ReviewStage.objects.bulk_create(
+            [
+                ReviewStage(
+                    instance=instance,
+                    ordinal=spec["ordinal"],
+                    start_at=start,
+                    end_at=end,
+                    status=StageStatus.IN_PROGRESS if i == 0 else StageStatus.NOT_STARTED,
+                )
+                for i, (spec, (start, end)) in enumerate(zip(stages, windows, strict=True))
+            ]
+        )
+        stage = review_stages[0]
+        with connection.cursor() as cursor:
+            item_count = _insert_items(cursor, instance, snapshot)
+            links = _insert_links(cursor, instance, stage, stages[0]) if item_count else {}
+            reviewers = _insert_assignments(cursor, stage) if item_count else 0
+        messages = 0
+        if reviewers:
+            messages = _create_messages(definition, instance, stage, len(stages))
+        if item_count:
+            ReviewInstance.objects.filter(pk=instance.pk).update(
+                status=InstanceStatus.IN_PROGRESS, current_stage=1
+            )
+            instance.status, instance.current_stage = InstanceStatus.IN_PROGRESS, 1
+        else:
+            now = timezone.now()
+            ReviewStage.objects.filter(instance=instance).update(status=StageStatus.COMPLETED)
+            ReviewInstance.objects.filter(pk=instance.pk).update(
+                status=InstanceStatus.COMPLETED, completed_at=now
+            )
+            instance.status, instance.completed_at = InstanceStatus.COMPLETED, now
+        audit.record(
+            None,
+            "instance.started",
+            instance,
+            {
+                "definition": definition.pk,
+                "resource_type": resource_type,
+                "resource_id": resource_id,
+                "occurrence_index": occurrence.index,
+                "items": item_count,
+                "links": links,
+                "reviewers": reviewers,
+                "messages": messages,
+                "status": instance.status,
+            },
+        )
+    return instance
+
+
+def _insert_items(cursor, instance: ReviewInstance, snapshot: dict) -> int:
+    scope = snapshot["scope"]
+    access = principals_with_access(
+        instance.resource_type,
+        instance.resource_id,
+        expand_groups=True,
+        role_kinds=ROLE_KINDS[scope["role_assignment_scope"]],
+    )
+    start = instance.start_at
+    look_back = start - datetime.timedelta(
+        days=snapshot["settings"]["recommendation_look_back_days"]
+    )
+    if instance.resource_type == ResourceType.APPLICATION:
+        sign_in = "s.last_sign_in_at"
+        sign_in_join = (
+            f"LEFT JOIN {T['app_sign_in']} s ON s.application_id = %s AND s.user_id = u.id"
+        )
+        join_params = [instance.resource_id]
+    else:
+        sign_in, sign_in_join, join_params = "u.last_sign_in_at", "", []
+    where, where_params = ["(u.id IS NOT NULL OR g.id IS NOT NULL)"], []
+    if scope["principal_scope"] == PrincipalScope.GUESTS_ONLY:
+        where.append("u.user_type = %s")
+        where_params.append(UserType.GUEST)
+    if scope["inactive_days"]:
+        # Inactive: no sign-in within the N days before the start, and not created within them.
+        inactive_since = _db_time(start - datetime.timedelta(days=scope["inactive_days"]))
+        where.append(
+            f"u.id IS NOT NULL AND ({sign_in} IS NULL OR {sign_in} < %s) AND u.created_at < %s"
+        )
+        where_params += [inactive_since, inactive_since]
+    # Groups (role-assignable groups in role reviews) do not sign in: no information.
+    recommendation = f"""CASE
+        WHEN u.id IS NULL THEN '{Recommendation.NO_INFO}'
+        WHEN {sign_in} >= %s THEN '{Recommendation.APPROVE}'
+        WHEN u.created_at >= %s THEN '{Recommendation.NO_INFO}'
+        ELSE '{Recommendation.DENY}' END"""
+    recommendation_params = [_db_time(look_back), _db_time(look_back)]
+    sql = f"""
+        INSERT INTO {T["item"]} (
+            uuid, instance_id, principal_type, principal_id, principal_name, principal_upn,
+            principal_email, principal_user_type, sort_key, access_path, via_group_id,
+            via_group_name, stage_ordinal, stage_decision, decision, decision_source,
+            justification, recommendation, last_sign_in_at, apply_result, apply_detail,
+            verification, version)
+        SELECT {_uuid_sql()}, %s, a.principal_type, a.principal_id,
+               COALESCE(u.display_name, g.name), COALESCE(u.user_principal_name, ''),
+               COALESCE(u.email, ''), COALESCE(u.user_type, ''),
+               LOWER(COALESCE(u.display_name, g.name)), a.access_path, a.via_group_id,
+               COALESCE(vg.name, ''), 1, %s, %s, '', '', {recommendation},
+               {sign_in}, %s, '', '', 0
+        FROM ({access.sql}) a
+        LEFT JOIN {T["user"]} u ON a.principal_type = '{PrincipalType.USER}'
+             AND u.id = a.principal_id
+        LEFT JOIN {T["group"]} g ON a.principal_type = '{PrincipalType.GROUP}'
+             AND g.id = a.principal_id
+        LEFT JOIN {T["group"]} vg ON vg.id = a.via_group_id
+        {sign_in_join}
+        WHERE {" AND ".join(where)}"""
+    params = [
+        instance.pk,
+        Decision.NOT_REVIEWED,
+        Decision.NOT_REVIEWED,
+        *recommendation_params,
+        ApplyResult.NEW,
+        *access.params,
+        *join_params,
+        *where_params,
+    ]
+    cursor.execute(sql, params)
+    return cursor.rowcount
+
+
+# Who may review at all: enabled, not deleted, and guests only once they accepted.
+ELIGIBLE = (
+    "r.is_active = %s AND r.deleted_at IS NULL "
+    "AND NOT (r.user_type = %s AND r.guest_invitation_accepted = %s)"
+)
+
+
+def _eligible_params():
+    return [True, UserType.GUEST, False]
+
+
+def _candidates(reviewer_type: str, instance: ReviewInstance, definition_stage_id: int):
+    """SQL selecting (item_id, reviewer_id) for the stage's reviewer type, with params."""
+    item = f"FROM {T['item']} i"
+    if reviewer_type == ReviewerType.GROUP_OWNERS:
+        if instance.resource_type != ResourceType.GROUP:
+            return None
+        return (
+            f"SELECT i.id AS item_id, o.user_id AS reviewer_id {item} "
+            f"JOIN {T['group_owner']} o ON o.group_id = %s WHERE i.instance_id = %s",
+            [instance.resource_id, instance.pk],
+        )
+    if reviewer_type == ReviewerType.APPLICATION_OWNERS:
+        if instance.resource_type != ResourceType.APPLICATION:
+            return None
+        return (
+            f"SELECT i.id AS item_id, o.user_id AS reviewer_id {item} "
+            f"JOIN {T['app_owner']} o ON o.application_id = %s WHERE i.instance_id = %s",
+            [instance.resource_id, instance.pk],
+        )
+    if reviewer_type == ReviewerType.MANAGERS:
+        return (
+            f"SELECT i.id AS item_id, p.manager_id AS reviewer_id {item} "
+            f"JOIN {T['user']} p ON i.principal_type = '{PrincipalType.USER}' "
+            "AND p.id = i.principal_id WHERE i.instance_id = %s AND p.manager_id IS NOT NULL",
+            [instance.pk],
+        )
+    if reviewer_type == ReviewerType.SELF:
+        return (
+            f"SELECT i.id AS item_id, i.principal_id AS reviewer_id {item} "
+            f"WHERE i.instance_id = %s AND i.principal_type = '{PrincipalType.USER}'",
+            [instance.pk],
+        )
+    if reviewer_type == ReviewerType.SELECTED:
+        return _people(
+            T["stage_reviewer_users"], T["stage_reviewer_groups"], instance, definition_stage_id
+        )
+    raise ValueError(f"unknown reviewer type {reviewer_type!r}")
+
+
+def _people(users_table: str, groups_table: str, instance, definition_stage_id: int):
+    # Users named on the stage, and the DIRECT members of the groups named on it (nested
+    # members of reviewer groups are not flattened yet).
+    return (
+        f"SELECT i.id AS item_id, x.user_id AS reviewer_id FROM {T['item']} i JOIN ("
+        f"SELECT su.user_id FROM {users_table} su WHERE su.definitionstage_id = %s "
+        f"UNION SELECT m.user_id FROM {groups_table} sg "
+        f"JOIN {T['membership']} m ON m.group_id = sg.group_id "
+        "WHERE sg.definitionstage_id = %s) x ON 1 = 1 WHERE i.instance_id = %s",
+        [definition_stage_id, definition_stage_id, instance.pk],
+    )
+
+
+def _insert_links(cursor, instance, stage: ReviewStage, spec: dict) -> dict:
+    definition_stage_id = (
+        DefinitionStage.objects.filter(
+            definition_id=instance.definition_id, ordinal=spec["ordinal"]
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+    reviewer_type = spec["reviewer_type"]
+    reason = {
+        ReviewerType.GROUP_OWNERS: ReviewerReason.OWNER,
+        ReviewerType.APPLICATION_OWNERS: ReviewerReason.OWNER,
+        ReviewerType.MANAGERS: ReviewerReason.MANAGER,
+        ReviewerType.SELECTED: ReviewerReason.SELECTED,
+        ReviewerType.SELF: ReviewerReason.SELF,
+    }[reviewer_type]
+    not_own = (
+        ""
+        if reviewer_type == ReviewerType.SELF
+        else (f"AND NOT (i.principal_type = '{PrincipalType.USER}' AND i.principal_id = r.id)")
+    )
+    counts = {}
+    candidates = _candidates(reviewer_type, instance, definition_stage_id)
+    if candidates:
+        counts[reason] = _insert_link_rows(cursor, stage, candidates, reason, not_own)
+    fallback_sql, fallback_params = _people(
+        T["stage_fallback_users"], T["stage_fallback_groups"], instance, definition_stage_id
+    )
+    fallback = (
+        f"{fallback_sql} AND NOT EXISTS (SELECT 1 FROM {T['link']} l "
+        "WHERE l.stage_id = %s AND l.item_id = i.id)",
+        [*fallback_params, stage.pk],
+    )
+    not_principal = f"AND NOT (i.principal_type = '{PrincipalType.USER}' AND i.principal_id = r.id)"
+    counts[ReviewerReason.FALLBACK] = _insert_link_rows(
+        cursor, stage, fallback, ReviewerReason.FALLBACK, not_principal
+    )
+    return counts
+
+
+def _insert_link_rows(cursor, stage, candidates, reason: str, extra_where: str) -> int:
+    candidate_sql, candidate_params = candidates
+    sql = f"""
+        INSERT INTO {T["link"]} (stage_id, reviewer_id, sort_key, item_id, reason)
+        SELECT DISTINCT %s, r.id, i.sort_key, i.id, %s
+        FROM ({candidate_sql}) c
+        JOIN {T["item"]} i ON i.id = c.item_id
+        JOIN {T["user"]} r ON r.id = c.reviewer_id
+        WHERE {ELIGIBLE} {extra_where}"""
+    cursor.execute(sql, [stage.pk, reason, *candidate_params, *_eligible_params()])
+    return cursor.rowcount
+
+
+def _insert_assignments(cursor, stage: ReviewStage) -> int:
+    cursor.execute(
+        f"""INSERT INTO {T["assignment"]} (stage_id, reviewer_id, total, pending)
+            SELECT stage_id, reviewer_id, COUNT(*), COUNT(*) FROM {T["link"]}
+            WHERE stage_id = %s GROUP BY stage_id, reviewer_id""",
+        [stage.pk],
+    )
+    return cursor.rowcount
+
+
+def _create_messages(definition, instance, stage: ReviewStage, stage_count: int) -> int:
+    assignments = ReviewerAssignment.objects.filter(stage=stage)
+    total = Subquery(assignments.filter(reviewer_id=OuterRef("id")).values("total")[:1])
+    return messages_create_many(
+        recipients=User.objects.filter(pk__in=assignments.values("reviewer_id")),
+        kind=MessageKind.REVIEW_STARTED,
+        context={
+            "review_name": definition.name,
+            "resource_type": instance.resource_type,
+            "resource_name": instance.resource_name,
+            "reviewer_description": instance.settings_snapshot["settings"][
+                "description_for_reviewers"
+            ],
+            "due_at": _iso(stage.end_at),
+            "item_count": total,
+            "stage": stage.ordinal,
+            "stage_count": stage_count,
+            "link": f"/reviews/instances/{instance.uuid}/",
+        },
+        dedupe_key=Concat(
+            Value(f"review-started:{instance.pk}:{stage.ordinal}:"),
+            Cast("id", CharField()),
+            output_field=CharField(),
+        ),
+        email=definition.mail_notifications_enabled,
+    )
