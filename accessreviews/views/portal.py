@@ -1,13 +1,12 @@
 """Portal-wide pages: home, the permission matrix, health, and the error pages."""
 
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
-from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from accessreviews.health import report as health_report
 from accessreviews.models import SchedulerHeartbeat
 from directory import audit
 from directory.capabilities import MATRIX_COLUMNS, REVIEWER_NOTE, capabilities_for
@@ -36,12 +35,9 @@ def permission_matrix(request):
 
 @require_safe
 def health(request):
-    """Liveness for load balancers: the database answers, and when the scheduler last ticked."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    beat = SchedulerHeartbeat.last()
-    age = (timezone.now() - beat.last_tick_at).total_seconds() if beat else None
-    return JsonResponse({"database": "ok", "last_tick_seconds_ago": age})
+    """For load balancers and monitoring: database (503 when down), broker and scheduler."""
+    body, status = health_report()
+    return JsonResponse(body, status=status)
 
 
 def bad_request(request, exception=None):

@@ -105,7 +105,27 @@ def test_health_answers_without_signing_in(client):
     assert response.status_code == 200
     body = response.json()
     assert body["database"] == "ok"
+    assert body["broker"] == "ok"  # Redis in CI's first pass, the filesystem broker in the second
+    assert body["scheduler"] == "ok"
     assert 0 <= body["last_tick_seconds_ago"] < 60
+
+
+def test_health_calls_an_unreachable_broker_degraded_not_down(client, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1}
+    response = client.get(reverse("health"))
+    assert response.status_code == 200
+    assert response.json()["broker"] == "degraded"
+
+
+def test_health_reports_a_scheduler_silent_for_over_five_minutes(client):
+    import time_machine
+
+    with time_machine.travel("2026-11-27 09:00:00+00:00", tick=False):
+        SchedulerHeartbeat.beat()
+    with time_machine.travel("2026-11-27 09:06:00+00:00", tick=False):
+        body = client.get(reverse("health")).json()
+    assert body["scheduler"] == "stale" and body["last_tick_seconds_ago"] == 360
 
 
 def test_unknown_address_shows_the_404_page(signed_in, outsider):
