@@ -42,11 +42,11 @@ from accessreviews.models.instances import (
 )
 from accessreviews.services.start import (
     T,
-    _candidates,
-    _insert_assignments,
-    _insert_link_rows,
-    _iso,
-    _people,
+    insert_assignments,
+    insert_link_rows,
+    iso,
+    people,
+    reviewer_candidates,
 )
 from directory import audit
 from directory.models import PrincipalType, User
@@ -193,7 +193,7 @@ def _open_next(instance, ordinal, spec, next_spec, now, result: StageCloseResult
     if result.moved:
         with connection.cursor() as cursor:
             result.links = _insert_stage_links(cursor, instance, next_stage, next_spec)
-            result.reviewers = _insert_assignments(cursor, next_stage)
+            result.reviewers = insert_assignments(cursor, next_stage)
     if result.reviewers:
         result.messages = _stage_started_messages(instance, next_stage)
 
@@ -213,12 +213,12 @@ def _insert_stage_links(cursor, instance, stage: ReviewStage, spec: dict) -> dic
     not_principal = f"AND NOT (i.principal_type = '{PrincipalType.USER}' AND i.principal_id = r.id)"
     not_own = "" if reviewer_type == ReviewerType.SELF else not_principal
     counts = {}
-    candidates = _candidates(reviewer_type, instance, definition_stage_id)
+    candidates = reviewer_candidates(reviewer_type, instance, definition_stage_id)
     if candidates:
-        counts[reason] = _insert_link_rows(
+        counts[reason] = insert_link_rows(
             cursor, stage, candidates, reason, f"{not_own} {in_stage}"
         )
-    fallback_sql, fallback_params = _people(
+    fallback_sql, fallback_params = people(
         T["stage_fallback_users"], T["stage_fallback_groups"], instance, definition_stage_id
     )
     fallback = (
@@ -226,7 +226,7 @@ def _insert_stage_links(cursor, instance, stage: ReviewStage, spec: dict) -> dic
         "WHERE l.stage_id = %s AND l.item_id = i.id)",
         [*fallback_params, stage.pk],
     )
-    counts[ReviewerReason.FALLBACK] = _insert_link_rows(
+    counts[ReviewerReason.FALLBACK] = insert_link_rows(
         cursor, stage, fallback, ReviewerReason.FALLBACK, f"{not_principal} {in_stage}"
     )
     return counts
@@ -247,7 +247,7 @@ def _stage_started_messages(instance: ReviewInstance, stage: ReviewStage) -> int
             "reviewer_description": settings["description_for_reviewers"],
             "stage": stage.ordinal,
             "stage_count": len(snapshot["stages"]),
-            "due_at": _iso(stage.end_at),
+            "due_at": iso(stage.end_at),
             "item_count": total,
             "link": f"/reviews/instances/{instance.uuid}/",
         },
@@ -403,7 +403,7 @@ def _completed_messages(instance, counts: dict, now) -> int:
         context={
             "review_name": settings["name"],
             "resource_name": instance.resource_name,
-            "ended_at": _iso(now),
+            "ended_at": iso(now),
             **counts,
             "apply_status": "Not applied yet",
             "link": f"/reviews/instances/{instance.uuid}/",

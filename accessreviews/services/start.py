@@ -130,8 +130,8 @@ def instances_start_due(now=None) -> StartCounts:
                     definition,
                     {
                         "count": len(work.skipped),
-                        "first": _iso(work.skipped[0].start),
-                        "last": _iso(work.skipped[-1].start),
+                        "first": iso(work.skipped[0].start),
+                        "last": iso(work.skipped[-1].start),
                     },
                 )
             if work.start is None:
@@ -185,7 +185,7 @@ def eligible_guest_groups(definition: ReviewDefinition) -> list[int]:
 # --- One instance ------------------------------------------------------------------------------
 
 
-def _iso(instant: datetime.datetime) -> str:
+def iso(instant: datetime.datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -262,7 +262,7 @@ def instance_start(
         with connection.cursor() as cursor:
             item_count = _insert_items(cursor, instance, snapshot)
             links = _insert_links(cursor, instance, stage, stages[0]) if item_count else {}
-            reviewers = _insert_assignments(cursor, stage) if item_count else 0
+            reviewers = insert_assignments(cursor, stage) if item_count else 0
         messages = 0
         if reviewers:
             messages = _create_messages(definition, instance, stage, len(stages))
@@ -381,7 +381,7 @@ def _eligible_params():
     return [True, UserType.GUEST, False]
 
 
-def _candidates(reviewer_type: str, instance: ReviewInstance, definition_stage_id: int):
+def reviewer_candidates(reviewer_type: str, instance: ReviewInstance, definition_stage_id: int):
     """SQL selecting (item_id, reviewer_id) for the stage's reviewer type, with params."""
     item = f"FROM {T['item']} i"
     if reviewer_type == ReviewerType.GROUP_OWNERS:
@@ -414,13 +414,13 @@ def _candidates(reviewer_type: str, instance: ReviewInstance, definition_stage_i
             [instance.pk],
         )
     if reviewer_type == ReviewerType.SELECTED:
-        return _people(
+        return people(
             T["stage_reviewer_users"], T["stage_reviewer_groups"], instance, definition_stage_id
         )
     raise ValueError(f"unknown reviewer type {reviewer_type!r}")
 
 
-def _people(users_table: str, groups_table: str, instance, definition_stage_id: int):
+def people(users_table: str, groups_table: str, instance, definition_stage_id: int):
     # Users named on the stage, and the DIRECT members of the groups named on it (nested
     # members of reviewer groups are not flattened yet).
     return (
@@ -455,10 +455,10 @@ def _insert_links(cursor, instance, stage: ReviewStage, spec: dict) -> dict:
         else (f"AND NOT (i.principal_type = '{PrincipalType.USER}' AND i.principal_id = r.id)")
     )
     counts = {}
-    candidates = _candidates(reviewer_type, instance, definition_stage_id)
+    candidates = reviewer_candidates(reviewer_type, instance, definition_stage_id)
     if candidates:
-        counts[reason] = _insert_link_rows(cursor, stage, candidates, reason, not_own)
-    fallback_sql, fallback_params = _people(
+        counts[reason] = insert_link_rows(cursor, stage, candidates, reason, not_own)
+    fallback_sql, fallback_params = people(
         T["stage_fallback_users"], T["stage_fallback_groups"], instance, definition_stage_id
     )
     fallback = (
@@ -467,13 +467,13 @@ def _insert_links(cursor, instance, stage: ReviewStage, spec: dict) -> dict:
         [*fallback_params, stage.pk],
     )
     not_principal = f"AND NOT (i.principal_type = '{PrincipalType.USER}' AND i.principal_id = r.id)"
-    counts[ReviewerReason.FALLBACK] = _insert_link_rows(
+    counts[ReviewerReason.FALLBACK] = insert_link_rows(
         cursor, stage, fallback, ReviewerReason.FALLBACK, not_principal
     )
     return counts
 
 
-def _insert_link_rows(cursor, stage, candidates, reason: str, extra_where: str) -> int:
+def insert_link_rows(cursor, stage, candidates, reason: str, extra_where: str) -> int:
     candidate_sql, candidate_params = candidates
     sql = f"""
         INSERT INTO {T["link"]} (stage_id, reviewer_id, sort_key, item_id, reason)
@@ -486,7 +486,7 @@ def _insert_link_rows(cursor, stage, candidates, reason: str, extra_where: str) 
     return cursor.rowcount
 
 
-def _insert_assignments(cursor, stage: ReviewStage) -> int:
+def insert_assignments(cursor, stage: ReviewStage) -> int:
     cursor.execute(
         f"""INSERT INTO {T["assignment"]} (stage_id, reviewer_id, total, pending)
             SELECT stage_id, reviewer_id, COUNT(*), COUNT(*) FROM {T["link"]}
@@ -509,7 +509,7 @@ def _create_messages(definition, instance, stage: ReviewStage, stage_count: int)
             "reviewer_description": instance.settings_snapshot["settings"][
                 "description_for_reviewers"
             ],
-            "due_at": _iso(stage.end_at),
+            "due_at": iso(stage.end_at),
             "item_count": total,
             "stage": stage.ordinal,
             "stage_count": stage_count,

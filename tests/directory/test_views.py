@@ -654,3 +654,19 @@ def test_audit_list_runs_5_queries_whatever_the_number_of_events(
         response = client.get(reverse("directory:audit-list"))
 
     assert response.status_code == 200
+
+
+def test_a_group_without_owners_says_where_owner_reviews_will_go(signed_in, admin_user):
+    from tests.factories import GroupFactory
+
+    group = GroupFactory()
+    page = signed_in(admin_user).get(reverse("directory:group-detail", args=[group.uuid]))
+    assert "Reviews by group owners will go to the fallback reviewers." in page.content.decode()
+
+
+def test_an_application_without_owners_says_so(signed_in, admin_user):
+    from tests.factories import ApplicationFactory
+
+    app = ApplicationFactory()
+    page = signed_in(admin_user).get(reverse("directory:application-detail", args=[app.uuid]))
+    assert "Nobody owns this application." in page.content.decode()
