@@ -5,6 +5,7 @@ from accessreviews.models.instances import (
     DecisionHistory,
     DecisionItem,
     DecisionSource,
+    FailedStep,
     InstanceStatus,
     ItemReviewer,
     ItemStageHistory,
@@ -14,6 +15,7 @@ from accessreviews.models.instances import (
     ReviewInstance,
     ReviewStage,
     StageStatus,
+    VerificationStatus,
 )
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "DecisionItem",
     "DecisionSource",
     "DefinitionStage",
+    "FailedStep",
     "InstanceStatus",
     "ItemReviewer",
     "ItemStageHistory",
@@ -33,4 +36,5 @@ __all__ = [
     "ReviewerReason",
     "SchedulerHeartbeat",
     "StageStatus",
+    "VerificationStatus",
 ]

@@ -54,6 +54,23 @@ class ApplyResult(models.TextChoices):
     NOT_SUPPORTED = "ApplyNotSupported", "Cannot be applied here"
 
 
+class FailedStep(models.TextChoices):
+    """What a Failed instance was doing when it gave up; Retry resumes that step."""
+
+    NONE = "", "Nothing"
+    START = "start", "Starting"
+    APPLY = "apply", "Applying"
+
+
+class VerificationStatus(models.TextChoices):
+    """What asking the directory again after apply found for an item."""
+
+    NOT_VERIFIED = "", "Not verified"
+    VERIFIED = "Verified", "Access removed"
+    MISMATCH = "Mismatch", "The removed grant is back or still there"
+    STILL_HAS_ACCESS = "StillHasAccess", "Still has access by another path"
+
+
 class ReviewerReason(models.TextChoices):
     OWNER = "owner", "Owner"
     MANAGER = "manager", "Manager"
@@ -87,6 +104,9 @@ class ReviewInstance(models.Model):
     needs_confirmation = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    failed_step = models.CharField(
+        max_length=10, choices=FailedStep, default=FailedStep.NONE, blank=True
+    )
     created_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
@@ -103,6 +123,9 @@ class ReviewInstance(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(end_at__gt=F("start_at")), name="instance_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(failed_step__in=FailedStep.values), name="instance_failed_step_valid"
             ),
         ]
         indexes = [
@@ -185,7 +208,14 @@ class DecisionItem(models.Model):
         "directory.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     applied_at = models.DateTimeField(null=True, blank=True)
-    verification = models.CharField(max_length=300, blank=True)
+    verification_status = models.CharField(
+        max_length=20,
+        choices=VerificationStatus,
+        default=VerificationStatus.NOT_VERIFIED,
+        db_default=VerificationStatus.NOT_VERIFIED,  # the start's raw INSERT leaves it out
+        blank=True,
+    )
+    verification = models.CharField(max_length=300, blank=True)  # in words, e.g. "via Sales"
     version = models.PositiveIntegerField(default=0)  # bumped by every decision (compare-and-set)
 
     class Meta:
@@ -204,6 +234,10 @@ class DecisionItem(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(apply_result__in=ApplyResult.values), name="item_apply_result_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(verification_status__in=VerificationStatus.values),
+                name="item_verification_status_valid",
             ),
         ]
         indexes = [
