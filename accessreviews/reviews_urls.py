@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accessreviews.views import definitions, wizard
+from accessreviews.views import definitions, panel, wizard
 
 app_name = "accessreviews"
 
@@ -14,4 +14,22 @@ urlpatterns = [
     path("<uuid:uuid>/resume/", definitions.definition_resume, name="definition-resume"),
     path("<uuid:uuid>/end/", definitions.definition_end, name="definition-end"),
     path("<uuid:uuid>/delete/", definitions.definition_delete, name="definition-delete"),
+]
+
+# The access panel (issue 6): "My reviews", one stage's page per reviewer, its decisions.
+urlpatterns += [
+    path("my-reviews/", panel.my_reviews, name="my-reviews"),
+    path("my-reviews/<uuid:uuid>/", panel.review_open, name="review-open"),
+    path("my-reviews/<uuid:uuid>/<int:ordinal>/", panel.review_panel, name="review-panel"),
+    path("my-reviews/<uuid:uuid>/<int:ordinal>/decide/", panel.items_decide, name="items-decide"),
+    path(
+        "my-reviews/<uuid:uuid>/<int:ordinal>/accept/",
+        panel.recommendations_take,
+        name="recommendations-accept",
+    ),
+    path(
+        "my-reviews/<uuid:uuid>/<int:ordinal>/items/<uuid:item>/decide/",
+        panel.item_decide,
+        name="item-decide",
+    ),
 ]

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_safe
 
 from accessreviews.health import report as health_report
 from accessreviews.models import SchedulerHeartbeat
+from accessreviews.selectors_panel import my_reviews_summary
 from directory import audit
 from directory.capabilities import MATRIX_COLUMNS, REVIEWER_NOTE, capabilities_for
 from directory.capabilities import permission_matrix as matrix_rows
@@ -17,7 +18,10 @@ from directory.capabilities import permission_matrix as matrix_rows
 @login_required
 def home(request):
     caps = capabilities_for(request.user)
-    context = {"heartbeat": SchedulerHeartbeat.last() if caps.read_all else None}
+    context = {
+        "heartbeat": SchedulerHeartbeat.last() if caps.read_all else None,
+        "my_reviews": my_reviews_summary(request.user),
+    }
     if caps.read_all:
         context["chain_head"] = audit.chain_head()
     return render(request, "accessreviews/home.html", context)

@@ -1,0 +1,326 @@
+"""The access panel's pages: "My reviews" and a review page, who sees what, keyset paging."""
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from accessreviews.choices import Decision, ReviewerType
+from accessreviews.drafts import StageDraft
+from accessreviews.models import DecisionItem, ItemReviewer, ReviewInstance, ReviewStage
+from accessreviews.models.instances import InstanceStatus, Recommendation, StageStatus
+from accessreviews.selectors_panel import PAGE_SIZE, Cursor
+from accessreviews.services.decisions import decision_record
+from accessreviews.services.definitions import definition_create
+from accessreviews.services.stages import stage_close
+from accessreviews.services.start import instances_start_due
+from benchmarks.panel import seed_review
+from tests.accessreviews.factories import group_review_draft
+from tests.factories import GroupFactory, UserFactory, add_members, add_owners
+
+pytestmark = pytest.mark.django_db
+
+UTC = dt.UTC
+CREATED = dt.datetime(2025, 1, 1, tzinfo=UTC)
+BEFORE = dt.datetime(2026, 11, 1, tzinfo=UTC)
+START = dt.datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+NOW = START + dt.timedelta(hours=1)
+RECENT = START - dt.timedelta(days=2)
+STALE = START - dt.timedelta(days=74)
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def person(name, **fields):
+    fields.setdefault("created_at", CREATED)
+    fields.setdefault("last_sign_in_at", RECENT)
+    return UserFactory(display_name=name, **fields)
+
+
+def start(actor, group, **changes) -> ReviewStage:
+    definition = definition_create(actor, group_review_draft([group], **changes), now=BEFORE)
+    instances_start_due(NOW)
+    instance = ReviewInstance.objects.get(definition=definition)
+    return ReviewStage.objects.select_related("instance").get(instance=instance, ordinal=1)
+
+
+def panel_url(stage, ordinal=None):
+    return reverse(
+        "accessreviews:review-panel",
+        kwargs={"uuid": stage.instance.uuid, "ordinal": ordinal or stage.ordinal},
+    )
+
+
+def item_of(stage, user) -> DecisionItem:
+    return DecisionItem.objects.get(instance_id=stage.instance_id, principal_id=user.pk)
+
+
+@pytest.fixture
+def people():
+    boss = person("Mona Manager")
+    return {
+        "alice": person("Alice Active", department="Sales", manager=boss, email="alice@x.example"),
+        "bob": person("Bob Stale", last_sign_in_at=STALE, user_type="Guest"),
+        "carol": person("Carol New", created_at=START - dt.timedelta(days=5), last_sign_in_at=None),
+    }
+
+
+@pytest.fixture
+def review(admin_user, reviewer, other_reviewer, people):
+    """Falcon: Alice (Approve), Bob (Deny), Carol (NoInfoAvailable), reviewed by its owners
+    Rob (the `reviewer` persona) and Olga (`other_reviewer`)."""
+    group = GroupFactory(name="Falcon")
+    add_members(group, *people.values())
+    add_owners(group, reviewer, other_reviewer)
+    return start(admin_user, group, description_for_reviewers="Keep only Falcon staff.")
+
+
+# --- My reviews ----------------------------------------------------------------------------------
+
+
+def test_my_reviews_lists_open_stages_with_progress_and_days_left(signed_in, reviewer, review):
+    decision_record(reviewer, review, Decision.APPROVE, items=[review.instance.items.first().pk])
+    response = signed_in(reviewer).get(reverse("accessreviews:my-reviews"))
+    assert response.status_code == 200
+    (assignment, left, progress), *others = response.context["open"]
+    assert not others
+    assert assignment.stage_id == review.pk
+    assert left == 14  # due 15 Dec 09:00 Paris, seen on 1 Dec in the portal's zone
+    assert (progress.decided, progress.total, progress.percent) == (1, 3, 33)
+    html = response.content.decode()
+    assert "Falcon" in html and "14 days left" in html and "1</strong> of 3 decided" in html
+    assert panel_url(review) in html
+    assert response.context["past"] == []
+
+
+def test_my_reviews_moves_a_closed_review_to_past(signed_in, reviewer, review):
+    ReviewInstance.objects.filter(pk=review.instance_id).update(status=InstanceStatus.COMPLETED)
+    response = signed_in(reviewer).get(reverse("accessreviews:my-reviews"))
+    assert response.context["open"] == []
+    assert [a.stage_id for a in response.context["past"]] == [review.pk]
+    assert "View" in response.content.decode()
+
+
+def test_my_reviews_is_empty_for_an_outsider(signed_in, outsider, review):
+    response = signed_in(outsider).get(reverse("accessreviews:my-reviews"))
+    assert response.status_code == 200
+    assert response.context["open"] == [] and response.context["past"] == []
+    assert "Nothing to review right now" in response.content.decode()
+
+
+def test_my_reviews_needs_sign_in_and_get(client, signed_in, reviewer):
+    url = reverse("accessreviews:my-reviews")
+    response = client.get(url)
+    assert response.status_code == 302 and reverse("login") in response["Location"]
+    assert signed_in(reviewer).post(url).status_code == 405
+
+
+def test_the_home_page_leads_to_my_reviews(signed_in, reviewer, review):
+    html = signed_in(reviewer).get(reverse("home")).content.decode()
+    assert reverse("accessreviews:my-reviews") in html
+    assert "1 open review" in html
+
+
+def test_a_messages_link_opens_my_stage(signed_in, reviewer, outsider, review):
+    url = reverse("accessreviews:review-open", kwargs={"uuid": review.instance.uuid})
+    response = signed_in(reviewer).get(url)
+    assert response.status_code == 302 and response["Location"] == panel_url(review)
+    assert signed_in(outsider).get(url).status_code == 404
+
+
+# --- The review page -----------------------------------------------------------------------------
+
+
+def test_the_page_shows_each_person_with_what_a_reviewer_needs(signed_in, reviewer, review):
+    response = signed_in(reviewer).get(panel_url(review))
+    assert response.status_code == 200
+    rows = response.context["p"].rows
+    assert [r.item.principal_name for r in rows] == ["Alice Active", "Bob Stale", "Carol New"]
+    alice, bob, carol = rows
+    assert (alice.department, alice.manager) == ("Sales", "Mona Manager")
+    assert alice.recommendation_reason == "signed in 2 days ago"
+    assert bob.recommendation_reason == "no sign-in for 74 days"
+    assert carol.recommendation_reason == "account created within the last 30 days"
+    html = response.content.decode()
+    for text in (
+        "Keep only Falcon staff.",
+        "alice@x.example",
+        "Guest",
+        "Mona Manager",
+        "Direct",
+        "74 days ago",
+        "no sign-in for 74 days",
+        "Not reviewed",
+        "Keyboard shortcuts",
+    ):
+        assert text in html, text
+
+
+def test_a_co_reviewers_decision_shows_who_and_when(signed_in, reviewer, other_reviewer, review):
+    alice = item_of(review, UserFactory._meta.model.objects.get(display_name="Alice Active"))
+    decision_record(other_reviewer, review, Decision.DENY, items=[alice.pk], justification="left")
+    html = signed_in(reviewer).get(panel_url(review)).content.decode()
+    assert "✗ Denied" in html and "by Olga Other" in html and "left" in html
+
+
+@pytest.mark.parametrize("persona", ["outsider", "reader", "admin_user"])
+def test_anyone_without_links_gets_404(signed_in, review, persona, request):
+    """Roles do not open a reviewer's page: the admin who created it and a reader included."""
+    user = request.getfixturevalue(persona)
+    assert signed_in(user).get(panel_url(review)).status_code == 404
+
+
+def test_the_page_needs_sign_in_and_get(client, signed_in, reviewer, review):
+    response = client.get(panel_url(review))
+    assert response.status_code == 302 and reverse("login") in response["Location"]
+    assert signed_in(reviewer).post(panel_url(review)).status_code == 405
+    assert signed_in(reviewer).get(panel_url(review, ordinal=2)).status_code == 404
+
+
+def test_a_manager_sees_only_their_own_reports(admin_user, signed_in, reviewer, other_reviewer):
+    mine = person("Mia Mine", manager=reviewer)
+    theirs = person("Theo Theirs", manager=other_reviewer)
+    group = GroupFactory(name="Managers' review")
+    add_members(group, mine, theirs)
+    stage = start(admin_user, group, stages=[StageDraft(ReviewerType.MANAGERS, duration_days=14)])
+    client = signed_in(reviewer)
+    response = client.get(panel_url(stage))
+    assert [r.item.principal_name for r in response.context["p"].rows] == ["Mia Mine"]
+    other = item_of(stage, theirs)
+    url = reverse(
+        "accessreviews:item-decide",
+        kwargs={"uuid": stage.instance.uuid, "ordinal": 1, "item": other.uuid},
+    )
+    assert client.post(url, {"decision": Decision.DENY}).status_code == 404
+    other.refresh_from_db()
+    assert other.decision == Decision.NOT_REVIEWED
+
+
+def test_filters_narrow_the_list(signed_in, reviewer, review, people):
+    client = signed_in(reviewer)
+    decision_record(reviewer, review, Decision.APPROVE, items=[item_of(review, people["alice"]).pk])
+
+    def names(**params):
+        response = client.get(panel_url(review), params)
+        return [r.item.principal_name for r in response.context["p"].rows]
+
+    assert names(status="pending") == ["Bob Stale", "Carol New"]
+    assert names(status="decided") == ["Alice Active"]
+    assert names(recommendation=Recommendation.DENY) == ["Bob Stale"]
+    assert names(user_type="Guest") == ["Bob Stale"]
+    assert names(path="direct") == ["Alice Active", "Bob Stale", "Carol New"]
+    assert names(q="ALICE@x") == ["Alice Active"]
+    assert names(q="carol") == ["Carol New"]
+    # Unknown values are ignored, never a 500.
+    assert names(status="maybe", recommendation="x", path="\u2603", q="x" * 5000) == []
+    assert names(status="maybe") == ["Alice Active", "Bob Stale", "Carol New"]
+
+
+def test_keyset_pages_go_forward_and_back_with_an_opaque_cursor(signed_in, reviewer, admin_user):
+    size = 2 * PAGE_SIZE + 7
+    stage = seed_review(size, reviewer, prefix="pg", admin=admin_user, now=NOW)
+    client = signed_in(reviewer)
+    seen, cursor, pages = [], "", 0
+    while True:
+        panel = client.get(panel_url(stage), {"cursor": cursor} if cursor else {}).context["p"]
+        seen += [r.item.pk for r in panel.rows]
+        pages += 1
+        if not panel.next_cursor:
+            break
+        cursor = panel.next_cursor
+        assert "pg" not in cursor.split(":")[0]  # signed, not the raw sort key in clear
+    assert pages == 3 and len(seen) == size == len(set(seen))
+    by_name = list(
+        ItemReviewer.objects.filter(stage=stage, reviewer=reviewer)
+        .order_by("sort_key", "item_id")
+        .values_list("item_id", flat=True)
+    )
+    assert seen == by_name
+    # Back from the last page gives the middle page again.
+    back = client.get(panel_url(stage), {"cursor": panel.prev_cursor}).context["p"]
+    assert [r.item.pk for r in back.rows] == by_name[PAGE_SIZE : 2 * PAGE_SIZE]
+    assert back.prev_cursor and back.next_cursor
+
+
+def test_a_tampered_or_foreign_cursor_starts_from_the_first_page(signed_in, reviewer, review):
+    foreign = Cursor("a", "bob stale", 1).dumps("999:999")
+    for cursor in ("nonsense", foreign, "a" * 3000):
+        response = signed_in(reviewer).get(panel_url(review), {"cursor": cursor})
+        assert response.status_code == 200
+        assert len(response.context["p"].rows) == 3
+
+
+@pytest.mark.parametrize("size", [10, 1_000, 10_000])
+def test_the_page_runs_a_fixed_number_of_queries(
+    signed_in, reviewer, admin_user, django_assert_num_queries, size
+):
+    stage = seed_review(size, reviewer, prefix=f"q{size}", admin=admin_user, now=NOW)
+    client = signed_in(reviewer)
+    # 1 session, 2 signed-in user, 3 my assignment with its stage and instance, 4 one page of
+    # my links by name (keyset) with their items, deciders, and the principals' department and
+    # manager as subqueries, 5 unread messages for the nav's inbox badge, 6-8 the nav's
+    # capabilities (active roles, whether I own a group, the tenant's group-owner switch).
+    # Stage 1 of an open review reads no stage history.
+    with django_assert_num_queries(8):
+        response = client.get(panel_url(stage), {"status": "pending"})
+    assert len(response.context["p"].rows) == min(size, PAGE_SIZE)
+
+
+def test_a_later_stage_shows_earlier_decisions(admin_user, signed_in, reviewer, other_reviewer):
+    alice = person("Alice Active")
+    group = GroupFactory(name="Two stages")
+    add_members(group, alice)
+    add_owners(group, other_reviewer)
+    stages = [
+        StageDraft(ReviewerType.GROUP_OWNERS, 7),
+        StageDraft(ReviewerType.SELECTED, 7, reviewer_user_ids=[reviewer.pk]),
+    ]
+    first = start(admin_user, group, stages=stages)
+    item = item_of(first, alice)
+    decision_record(other_reviewer, first, Decision.APPROVE, items=[item.pk], justification="ok")
+    stage_close(first, NOW)
+    second = ReviewStage.objects.select_related("instance").get(instance=first.instance, ordinal=2)
+    response = signed_in(reviewer).get(panel_url(second))
+    (row,) = response.context["p"].rows
+    assert [(h.stage_ordinal, h.decision) for h in row.earlier] == [(1, Decision.APPROVE)]
+    assert row.is_pending
+    html = response.content.decode()
+    assert "Stage 1:" in html and "by Olga Other" in html
+    # Stage 1 is now past: its reviewer reads it, with what it decided, and cannot decide.
+    past = signed_in(other_reviewer).get(panel_url(first))
+    assert past.status_code == 200
+    assert past.context["p"].is_past_stage
+    (old,) = past.context["p"].rows
+    assert old.decided.decision == Decision.APPROVE
+    assert "This stage has ended" in past.content.decode()
+    assert 'name="decision"' not in past.content.decode()
+
+
+def test_a_closed_review_shows_its_outcome_read_only(signed_in, reviewer, review, people):
+    decision_record(reviewer, review, Decision.DENY, items=[item_of(review, people["bob"]).pk])
+    ReviewStage.objects.filter(pk=review.pk).update(status=StageStatus.COMPLETED)
+    ReviewInstance.objects.filter(pk=review.instance_id).update(status=InstanceStatus.COMPLETED)
+    response = signed_in(reviewer).get(panel_url(review))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "This review has closed" in html
+    assert "access to be removed" in html and "keeps access" not in html.split("Bob Stale")[0]
+    assert 'name="decision"' not in html and 'id="bulk"' not in html
+
+
+def test_a_self_review_asks_whether_i_still_need_access(admin_user, signed_in):
+    me = person("Sam Self")
+    group = GroupFactory(name="Finance share")
+    add_members(group, me, person("Other Member"))
+    stage = start(admin_user, group, stages=[StageDraft(ReviewerType.SELF, duration_days=14)])
+    response = signed_in(me).get(panel_url(stage))
+    html = response.content.decode()
+    assert "Do you still need access to Finance share?" in html
+    assert "Yes, I need it" in html and "No, remove it" in html
+    assert 'id="bulk"' not in html
+    assert [r.item.principal_name for r in response.context["p"].rows] == ["Sam Self"]
