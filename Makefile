@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint check clean bench
+.PHONY: run test lint check clean bench e2e
 
 # Reinstall only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -34,3 +34,7 @@ bench: $(VENV)/.installed
 
 clean:
 	rm -rf var/portal.sqlite3* var/test.sqlite3* var/broker var/celerybeat-schedule*
+
+# The browser journeys (Playwright driving Debian's Chromium); screenshots land in var/e2e/.
+e2e: $(VENV)/.installed
+	$(BIN)/pytest -m slow tests/e2e
