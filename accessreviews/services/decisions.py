@@ -102,13 +102,13 @@ def _clean_justification(decision: str, justification: str, required: bool) -> s
 def _targets(actor, stage_id: int, instance_id: int, items, item_filter):
     """The actor's linked items in this stage (never their own unless self-review), while the
     stage and instance are open: a queryset of ids, compiled into the statements below."""
-    links = ItemReviewer.objects.filter(
-        stage_id=stage_id, reviewer_id=actor.pk, item_id=OuterRef("pk")
-    )
+    # IN (the actor's links), not a correlated EXISTS: SQLite would answer each item's EXISTS
+    # by scanning the (stage, reviewer, ...) index prefix, quadratic in the actor's items.
+    links = ItemReviewer.objects.filter(stage_id=stage_id, reviewer_id=actor.pk)
     queryset = DecisionItem.objects.filter(instance_id=instance_id).filter(
-        Exists(links),
+        Q(pk__in=links.values("item_id")),
         ~Q(principal_type=PrincipalType.USER, principal_id=actor.pk)
-        | Exists(links.filter(reason=ReviewerReason.SELF)),
+        | Q(pk__in=links.filter(reason=ReviewerReason.SELF).values("item_id")),
         Exists(
             ReviewStage.objects.filter(
                 pk=stage_id,

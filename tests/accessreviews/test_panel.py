@@ -1,5 +1,7 @@
 """The access panel's pages: "My reviews" and a review page, who sees what, keyset paging."""
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
 
@@ -7,7 +9,7 @@ from accessreviews.choices import Decision, ReviewerType
 from accessreviews.drafts import StageDraft
 from accessreviews.models import ItemReviewer, ReviewInstance, ReviewStage
 from accessreviews.models.instances import InstanceStatus, Recommendation, StageStatus
-from accessreviews.selectors_panel import PAGE_SIZE, Cursor
+from accessreviews.selectors_panel import PAGE_SIZE, Cursor, days_left
 from accessreviews.services.decisions import decision_record
 from accessreviews.services.stages import stage_close
 from benchmarks.panel import seed_review
@@ -52,6 +54,31 @@ def test_my_reviews_is_empty_for_an_outsider(signed_in, outsider, review):
     assert response.status_code == 200
     assert response.context["open"] == [] and response.context["past"] == []
     assert "Nothing to review right now" in response.content.decode()
+
+
+@pytest.mark.parametrize("count", [1, 4])
+def test_my_reviews_runs_a_fixed_number_of_queries(
+    signed_in, reviewer, admin_user, django_assert_num_queries, count
+):
+    for number in range(count):
+        seed_review(3, reviewer, prefix=f"my{number}", admin=admin_user, now=NOW)
+    client = signed_in(reviewer)
+    # 1 session, 2 signed-in user, 3 my open assignments with their stages and instances,
+    # 4 my past ones (the same join), 5 unread messages for the nav's inbox badge, 6-8 the
+    # nav's capabilities (active roles, whether I own a group, the group-owner switch).
+    with django_assert_num_queries(8):
+        response = client.get(reverse("accessreviews:my-reviews"))
+    assert len(response.context["open"]) == count
+
+
+def test_days_left_count_calendar_days_in_the_viewers_zone():
+    due = dt.datetime(2026, 12, 15, 8, 0, tzinfo=dt.UTC)
+    now = dt.datetime(2026, 12, 14, 20, 0, tzinfo=dt.UTC)
+    assert days_left(due, "UTC", now) == 1
+    # In Kiritimati (UTC+14) it is already the 15th at 20:00 UTC: due today.
+    assert days_left(due, "Pacific/Kiritimati", now) == 0
+    assert days_left(due, "America/Los_Angeles", now) == 1
+    assert days_left(due, "UTC", due + dt.timedelta(days=2)) == -2
 
 
 def test_my_reviews_needs_sign_in_and_get(client, signed_in, reviewer):
@@ -262,6 +289,6 @@ def test_a_self_review_asks_whether_i_still_need_access(admin_user, signed_in):
     response = signed_in(me).get(panel_url(stage))
     html = response.content.decode()
     assert "Do you still need access to Finance share?" in html
-    assert "Yes, I need it" in html and "No, remove it" in html
+    assert "Yes, I need it" in html and "No, remove it" in html and "Don't know" not in html
     assert 'id="bulk"' not in html
     assert [r.item.principal_name for r in response.context["p"].rows] == ["Sam Self"]

@@ -161,6 +161,18 @@ def test_deciding_needs_sign_in_post_and_csrf(client, reviewer, review, people):
     assert set(decisions(review).values()) == {Decision.NOT_REVIEWED}
 
 
+def test_bulk_decisions_answer_405_to_get_and_login_to_anonymous(
+    client, signed_in, reviewer, review
+):
+    names = ("items-decide", "recommendations-accept")
+    for name in names:
+        response = client.post(bulk_url(review, name), {"decision": "Deny", "scope": "matching"})
+        assert response.status_code == 302 and reverse("login") in response["Location"]
+    for name in names:
+        assert signed_in(reviewer).get(bulk_url(review, name)).status_code == 405
+    assert set(decisions(review).values()) == {Decision.NOT_REVIEWED}
+
+
 @pytest.mark.parametrize("persona", ["outsider", "reader", "admin_user"])
 def test_anyone_without_a_link_gets_404_whatever_their_role(
     signed_in, review, people, persona, request
