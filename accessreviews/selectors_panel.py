@@ -321,7 +321,8 @@ class Panel:
 
     @property
     def shows_recommendations(self) -> bool:
-        return bool(self.spec.get("recommendations_enabled", True))
+        # A person answering for themselves is asked, not told what the sign-ins suggest.
+        return not self.is_self_review and bool(self.spec.get("recommendations_enabled", True))
 
     @property
     def look_back_days(self) -> int:

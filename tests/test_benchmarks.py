@@ -145,7 +145,8 @@ def test_the_runner_selects_by_name_prefix():
     assert [b.name for b in collect(["notifications.deliver"], repeat=1)] == [
         "notifications.deliver_2k"
     ]
-    assert [b.name for b in collect([], repeat=1)] == [
+    # Every area's benchmarks are collected; other areas (panel, ...) add theirs after these.
+    assert [b.name for b in collect([], repeat=1)][:2] == [
         "notifications.create_10k",
         "notifications.deliver_2k",
     ]

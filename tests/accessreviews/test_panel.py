@@ -290,5 +290,5 @@ def test_a_self_review_asks_whether_i_still_need_access(admin_user, signed_in):
     html = response.content.decode()
     assert "Do you still need access to Finance share?" in html
     assert "Yes, I need it" in html and "No, remove it" in html and "Don't know" not in html
-    assert 'id="bulk"' not in html
+    assert 'id="bulk"' not in html and "Recommendation:" not in html
     assert [r.item.principal_name for r in response.context["p"].rows] == ["Sam Self"]
