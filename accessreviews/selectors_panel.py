@@ -309,7 +309,11 @@ class Panel:
     @property
     def is_past_stage(self) -> bool:
         """Closed while the review goes on in a later stage: read-only (403 on a decision)."""
-        return not self.is_open and self.instance.status == InstanceStatus.IN_PROGRESS
+        return (
+            not self.is_open
+            and self.instance.status == InstanceStatus.IN_PROGRESS
+            and self.stage.ordinal < (self.instance.current_stage or 0)
+        )
 
     @property
     def is_self_review(self) -> bool:

@@ -239,6 +239,21 @@ def test_the_page_runs_a_fixed_number_of_queries(
     assert len(response.context["p"].rows) == min(size, PAGE_SIZE)
 
 
+def test_a_closed_stages_page_adds_one_query_for_its_history(
+    signed_in, reviewer, admin_user, django_assert_num_queries
+):
+    stage = seed_review(60, reviewer, prefix="closed", admin=admin_user, now=NOW)
+    stage_close(stage, NOW)
+    client = signed_in(reviewer)
+    # The open page's 8 queries (see above) plus the stage history of the page's items.
+    with django_assert_num_queries(9):
+        response = client.get(panel_url(stage))
+    assert len(response.context["p"].rows) == PAGE_SIZE
+    # Its last stage closed, the review awaits its end: closed, not "continues later".
+    assert not response.context["p"].is_past_stage
+    assert "This review has closed" in response.content.decode()
+
+
 def test_a_later_stage_shows_earlier_decisions(admin_user, signed_in, reviewer, other_reviewer):
     alice = person("Alice Active")
     group = GroupFactory(name="Two stages")
