@@ -27,6 +27,7 @@ from directory.models import Application, DirectoryRole, Group, User
 
 PAGE_SIZE = 25
 UPCOMING = 12
+INSTANCES_SHOWN = 50
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,19 @@ class DefinitionPage:
     @cached_property
     def settings(self) -> list[describe.Line]:
         return describe.describe_settings(self.definition)
+
+    @cached_property
+    def instances(self) -> list:
+        """The series' runs, newest first (one query), each linking to its instance page."""
+        return list(
+            self.definition.instances.order_by("-occurrence_start", "resource_name", "pk")[
+                :INSTANCES_SHOWN
+            ]
+        )
+
+    @property
+    def running(self) -> list:
+        return [i for i in self.instances if i.status == InstanceStatus.IN_PROGRESS]
 
     @property
     def may_edit(self) -> bool:

@@ -321,3 +321,43 @@ def test_the_page_runs_a_fixed_number_of_queries(
         response = client.get(page(running))
 
     assert len(response.context["p"].reviewers) == count + 1
+
+
+# --- The series page links here; the Django admin -----------------------------------------------
+
+
+def test_the_series_page_lists_its_reviews_with_links(signed_in, admin_user, running):
+    target = reverse("accessreviews:definition-detail", args=[running.definition.uuid])
+
+    body = signed_in(admin_user).get(target).content.decode()
+
+    assert body.count(page(running)) == 2  # the current review, and the history
+    assert "Review history" in body
+
+
+CHANGELIST = reverse("admin:accessreviews_reviewinstance_changelist")
+
+
+def test_the_admin_lists_instances_read_only(signed_in, admin_user, reader, running):
+    response = signed_in(admin_user).get(CHANGELIST)
+
+    assert response.status_code == 200 and "Falcon" in response.content.decode()
+    change = reverse("admin:accessreviews_reviewinstance_change", args=[running.pk])
+    detail = signed_in(admin_user).get(change).content.decode()
+    assert page(running) in detail and 'name="_save"' not in detail
+    assert signed_in(reader).get(CHANGELIST).status_code == 403
+
+
+def test_the_admin_actions_call_the_services(signed_in, admin_user, people, running):
+    client = signed_in(admin_user)
+
+    def act(action):
+        return client.post(CHANGELIST, {"action": action, "_selected_action": [running.pk]})
+
+    act("remind_selected")
+    assert Message.objects.filter(kind="reminder", recipient=people["oscar"]).count() == 1
+    assert AuditEvent.objects.filter(action="stage.reminded").count() == 1
+    act("stop_selected")
+    assert status_of(running) == InstanceStatus.COMPLETED
+    refused = act("stop_selected")
+    assert "Only a running review can be stopped." in " ".join(texts(refused))
