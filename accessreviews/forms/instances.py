@@ -9,6 +9,8 @@ from django.db.models import Q
 from accessreviews.services.operations import REASON_MAX
 from directory.models import User
 
+MATCHES_SHOWN = 5
+
 
 class _Small(forms.Form):
     """Compact Bootstrap inputs: these forms sit in the narrow operations column."""
@@ -48,7 +50,7 @@ class ReassignForm(_Small):
     to_reviewer = forms.CharField(
         label="To",
         max_length=254,
-        help_text="Their email address or user name (UPN).",
+        help_text="Their name, email address or user name (UPN).",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     reason = forms.CharField(
@@ -69,9 +71,20 @@ class ReassignForm(_Small):
         return self.people[self.cleaned_data["from_reviewer"]]
 
     def clean_to_reviewer(self):
+        """An exact email or user name, else a name search that finds exactly one person."""
         text = self.cleaned_data["to_reviewer"].strip()
+        people = User.objects.alive().filter(is_active=True)
         named = Q(user_principal_name__iexact=text) | Q(email__iexact=text)
-        found = list(User.objects.alive().filter(named)[:2])
-        if len(found) != 1:
-            raise forms.ValidationError("No one in the directory has this email or user name.")
-        return found[0]
+        found = list(people.filter(named)[:2]) or list(
+            people.search(text).order_by("display_name", "pk")[: MATCHES_SHOWN + 1]
+        )
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise forms.ValidationError("No one in the directory matches this.")
+        shown = found[:MATCHES_SHOWN]
+        listed = "; ".join(f"{u.display_name} ({u.user_principal_name})" for u in shown)
+        more = " and more" if len(found) > MATCHES_SHOWN else ""
+        raise forms.ValidationError(
+            f"Several people match: {listed}{more}. Type the email of the one you mean."
+        )

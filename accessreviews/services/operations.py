@@ -6,8 +6,9 @@ items, re-resolve reviewers from the directory. Each operation:
 - checks may_manage in the service (PermissionDenied, audited) whatever the caller;
 - runs in one transaction with a fixed number of set-based statements whatever the number of
   items or reviewers (no Python loop over them, no bulk_update);
-- locks in decisions.py's order: the open stage first (FOR UPDATE on PostgreSQL, which waits for
-  in-flight deciders and keeps new ones out), then the instance, then items and assignments;
+- locks in decisions.py's order: the open stage and its instance first (FOR UPDATE on
+  PostgreSQL, which waits for in-flight deciders and keeps new ones out), then items and
+  assignments;
 - leaves counters equal to a recount from the links (total = links, pending = undecided links);
 - writes one audit event with its counts, and changes nothing when run again (a second reset,
   reassign or re-resolve finds nothing to do and returns zero counts without an event; a
@@ -97,7 +98,7 @@ def _lock_open_stage(stage: ReviewStage) -> ReviewStage:
         instance__status=InstanceStatus.IN_PROGRESS,
     ).select_related("instance")
     if connection.vendor == "postgresql":
-        queryset = queryset.select_for_update(of=("self",))
+        queryset = queryset.select_for_update()  # the stage and its instance, as stages.py
     fresh = queryset.first()
     if fresh is None:
         raise ValidationError("This stage is no longer open; reload the page to see where it is.")

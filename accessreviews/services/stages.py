@@ -14,10 +14,11 @@ instance ends at once instead, through instance_end (defaults, Completed, messag
 later stages stay NotStarted: the page shows them as skipped. An admin's "stop stage" is the
 same path, with the admin as actor.
 
-Lock order, the same as decisions.py's: the open stage, then the instance, then items and
-assignments. A decision share-locks the stage and its instance in one statement (stage first)
-before locking items; so every writer here first locks the open stage (on PostgreSQL), and a
-decider either finished before or waits at the stage holding nothing, which cannot deadlock.
+Lock order, the same as decisions.py's: the open stage and its instance, then items and
+assignments. A decision share-locks the stage and its instance in one statement before
+locking items; so every writer here first locks the same two rows with the same join (on
+PostgreSQL, FOR UPDATE): a decider either finished before, or waits at the stage or instance
+before it locks any item, which cannot deadlock.
 
 instance_end: claim InProgress -> AutoReviewing; close the open stage without opening another;
 INSERT ... SELECT DecisionHistory rows (source Default) for items never decided in any stage;
@@ -85,13 +86,17 @@ def _db_time(instant: datetime.datetime):
 
 
 def lock_open_stages(instance_id: int) -> None:
-    """Lock the instance's open stage before anything else (PostgreSQL; see the docstring)."""
+    """Lock the instance's open stage, and the instance, before anything else (PostgreSQL).
+
+    The same join as decisions.py's share lock (stage, then its instance, in one statement),
+    so both take the two rows in the same order."""
     if connection.vendor != "postgresql":
         return  # SQLite: IMMEDIATE transactions already hold the one write lock
     sql, params = (
         ReviewStage.objects.filter(instance_id=instance_id, status=StageStatus.IN_PROGRESS)
+        .filter(instance__status=InstanceStatus.IN_PROGRESS)
         .order_by("pk")
-        .values_list("pk")
+        .values_list("pk", "instance__status")
         .query.sql_with_params()
     )
     with connection.cursor() as cursor:

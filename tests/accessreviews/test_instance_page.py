@@ -361,3 +361,19 @@ def test_the_admin_actions_call_the_services(signed_in, admin_user, people, runn
     assert status_of(running) == InstanceStatus.COMPLETED
     refused = act("stop_selected")
     assert "Only a running review can be stopped." in " ".join(texts(refused))
+
+
+def test_reassign_finds_the_new_reviewer_by_name_or_lists_the_matches(
+    signed_in, admin_user, people, running
+):
+    client = signed_in(admin_user)
+    data = {"from_reviewer": people["oscar"].pk, "reason": "On leave"}
+    person("olga second")
+
+    several = client.post(url("instance-reassign", running), {**data, "to_reviewer": "olga"})
+
+    (error,) = several.context["reassign_form"].errors["to_reviewer"]
+    assert error.startswith("Several people match: Olga (") and "Olga Second (" in error
+    found = client.post(url("instance-reassign", running), {**data, "to_reviewer": "fion"})
+    assert found.status_code == 302
+    assert counters(stage_of(running, 1)) == {people["fiona"].pk: (4, 4)}
