@@ -11,10 +11,13 @@ sent for a point is never sent again. After downtime only the latest point that 
 sent (a reviewer gets one reminder, not a burst). Points at or before the stage's start are
 never sent: the start message has just told the reviewer.
 
-Per stage with a due point, a fixed number of statements whatever the number of reviewers:
-one INSERT ... SELECT of messages for assignments with pending > 0 (ON CONFLICT DO NOTHING on
-the dedupe key makes the tick safe twice and concurrently), and one UPDATE of contacted_at.
-An admin's "remind now" uses its own dedupe key per press.
+The tick reads the open stages once. A stage whose due point differs from the one it last
+sent (`reminded_point`) is claimed by a conditional UPDATE of that column, so two ticks send
+it once and a point already sent costs nothing more; then a fixed number of statements
+whatever the number of reviewers: one INSERT ... SELECT of messages for assignments with
+pending > 0 (ON CONFLICT DO NOTHING on the dedupe key backs the claim up, and keeps a point
+re-reached after an extension from being sent twice), and one UPDATE of contacted_at. An
+admin's "remind now" uses its own dedupe key per press and leaves the schedule alone.
 """
 
 import datetime
@@ -86,8 +89,13 @@ def reminders_due(now=None) -> int:
     sent = 0
     for stage in list(stages.order_by("end_at", "pk")):
         point = due_point(stage.instance.settings_snapshot, stage, now)
-        if point is not None:
-            with transaction.atomic():
+        if point is None or point.key == stage.reminded_point:
+            continue
+        with transaction.atomic():
+            claimed = ReviewStage.objects.filter(
+                pk=stage.pk, reminded_point=stage.reminded_point
+            ).update(reminded_point=point.key)
+            if claimed:  # else another tick took it
                 sent += _remind(stage, point.key, now, contacted_before=point.at)
     return sent
 

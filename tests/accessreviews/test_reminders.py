@@ -7,7 +7,7 @@ import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from accessreviews.choices import Decision
-from accessreviews.models import ReviewerAssignment
+from accessreviews.models import ReviewerAssignment, ReviewStage
 from accessreviews.services import operations as ops
 from accessreviews.services.reminders import (
     Point,
@@ -233,9 +233,20 @@ def test_the_reminder_step_runs_a_fixed_number_of_queries(
         ReviewerAssignment(stage=stage, reviewer=r, total=1, pending=1) for r in reviewers
     )
     midpoint = MIDPOINT
-    # The open stages with their instance; per due stage: savepoint, messages INSERT ... SELECT,
-    # contacted_at UPDATE, release.
-    with time_machine.travel(midpoint, tick=False), django_assert_num_queries(5):
+    # The open stages with their instance; per due stage: savepoint, the point's claim UPDATE,
+    # messages INSERT ... SELECT, contacted_at UPDATE, release.
+    with time_machine.travel(midpoint, tick=False), django_assert_num_queries(6):
         assert reminders_due(midpoint) == size + 1
-    with time_machine.travel(midpoint, tick=False), django_assert_num_queries(4):
-        assert reminders_due(midpoint) == 0  # nothing new: no UPDATE
+    # The point went: only the open stages are read.
+    with time_machine.travel(midpoint, tick=False), django_assert_num_queries(1):
+        assert reminders_due(midpoint) == 0
+    assert ReviewStage.objects.get(pk=stage.pk).reminded_point == "mid"
+
+
+def test_a_point_claimed_by_another_tick_is_not_sent_again(admin_user, people):
+    instance = start(admin_user, people)
+    ReviewStage.objects.filter(pk=stage_of(instance, 1).pk).update(reminded_point="mid")
+
+    run_tick(MIDPOINT)
+
+    assert not reminders().exists()
