@@ -14,6 +14,9 @@ items, re-resolve reviewers from the directory. Each operation:
   reassign or re-resolve finds nothing to do and returns zero counts without an event; a
   second stop or extend is refused or is a no-op).
 
+People who get items by a reassign or a re-resolve are told, as the start tells reviewers
+(a review_started message, deduplicated per operation).
+
 Reset puts each item of the stage back to the decision it carried into the stage: the latest
 decision an earlier stage recorded on it (ItemStageHistory), or NotReviewed in stage 1; a
 DecisionHistory row (source "", the admin as actor) records every change. Reassign moves only
@@ -27,16 +30,18 @@ from dataclasses import asdict, dataclass, field
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import (
+    CharField,
     DateTimeField,
     Exists,
     F,
     Func,
+    Max,
     OuterRef,
     Subquery,
     UUIDField,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from accessreviews.choices import Decision, ReviewerType
@@ -72,6 +77,8 @@ from accessreviews.services.start import (
 )
 from directory import audit
 from directory.models import PrincipalType, User
+from notifications.models import MessageKind
+from notifications.services import messages_create_many
 
 REASON_MAX = 500
 # Longer than any stage a wizard allows; beyond it an "extension" is a new review.
@@ -133,6 +140,35 @@ def _recount(stage_id: int, reviewer_ids=None) -> int:
     )
     assignments.filter(total=0).delete()
     return changed
+
+
+def _tell_new_reviewers(stage: ReviewStage, recipients, operation) -> int:
+    """A "you're a reviewer" message to people who just got items of the stage (one INSERT)."""
+    instance = stage.instance
+    snapshot = instance.settings_snapshot
+    settings = snapshot["settings"]
+    mine = ReviewerAssignment.objects.filter(stage=stage, reviewer_id=OuterRef("id"))
+    return messages_create_many(
+        recipients=recipients,
+        kind=MessageKind.REVIEW_STARTED,
+        context={
+            "review_name": settings["name"],
+            "resource_type": instance.resource_type,
+            "resource_name": instance.resource_name,
+            "reviewer_description": settings["description_for_reviewers"],
+            "due_at": iso(stage.end_at),
+            "item_count": Subquery(mine.values("pending")[:1]),
+            "stage": stage.ordinal,
+            "stage_count": len(snapshot["stages"]),
+            "link": f"/reviews/instances/{instance.uuid}/",
+        },
+        dedupe_key=Concat(
+            Value(f"reviewer-added:{stage.pk}:{operation.hex}:"),
+            Cast("id", CharField()),
+            output_field=CharField(),
+        ),
+        email=settings["mail_notifications_enabled"],
+    )
 
 
 # --- Stop ----------------------------------------------------------------------------------------
@@ -307,6 +343,7 @@ def _check_new_end(new_end, old_end, now) -> None:
 class ReassignResult:
     moved: int = 0
     kept: int = 0  # the new reviewer's own access: they never review themselves
+    messages: int = 0
 
 
 def items_reassign(actor, stage: ReviewStage, from_reviewer, to_reviewer, reason: str):
@@ -351,6 +388,9 @@ def items_reassign(actor, stage: ReviewStage, from_reviewer, to_reviewer, reason
         result.moved = undecided.filter(Exists(handed_over)).delete()[0]
         result.kept = undecided.count()
         _recount(stage.pk, [from_reviewer.pk, to_reviewer.pk])
+        if result.moved:
+            to = User.objects.filter(pk=to_reviewer.pk)
+            result.messages = _tell_new_reviewers(stage, to, uuid.uuid4())
         audit.record(
             actor,
             "stage.items_reassigned",
@@ -400,6 +440,7 @@ def _spec(stage: ReviewStage) -> dict:
 class ReresolveResult:
     added: dict = field(default_factory=dict)
     removed: dict = field(default_factory=dict)
+    messages: int = 0
 
     @property
     def changed(self) -> bool:
@@ -436,6 +477,8 @@ def reviewers_reresolve(actor, stage: ReviewStage) -> ReresolveResult:
             f"AND x.item_id = i.id AND (x.reviewer_id = r.id "
             f"OR x.reason = '{ReviewerReason.REASSIGNED}'))"
         )
+        # Links added below have higher ids: who had none before is a new reviewer.
+        before = ItemReviewer.objects.filter(stage=stage).aggregate(last=Max("id"))["last"] or 0
         with connection.cursor() as cursor:
             if candidates:
                 result.added[reason] = insert_link_rows(
@@ -457,11 +500,21 @@ def reviewers_reresolve(actor, stage: ReviewStage) -> ReresolveResult:
         if not result.changed:
             return result
         _recount(stage.pk)
+        links = ItemReviewer.objects.filter(stage=stage)
+        newcomers = User.objects.filter(
+            pk__in=links.filter(id__gt=before).values("reviewer_id")
+        ).exclude(pk__in=links.filter(id__lte=before).values("reviewer_id"))
+        result.messages = _tell_new_reviewers(stage, newcomers, uuid.uuid4())
         audit.record(
             actor,
             "stage.reviewers_reresolved",
             instance,
-            {"stage": stage.ordinal, "added": result.added, "removed": result.removed},
+            {
+                "stage": stage.ordinal,
+                "added": result.added,
+                "removed": result.removed,
+                "messages": result.messages,
+            },
         )
     return result
 

@@ -314,7 +314,11 @@ def test_reassign_moves_the_undecided_items_with_the_reason(admin_user, people, 
         "reason": "Oscar is on leave",
         "moved": 3,
         "kept": 0,
+        "messages": 1,
     }
+    # olga is told, with the items now hers.
+    (told,) = Message.objects.filter(kind="review_started", recipient=olga)
+    assert (told.context["item_count"], told.context["stage"]) == (3, 1)
     # The new reviewer decides; the old one no longer can.
     decide(olga, stage1, Decision.DENY, running, people, "bob")
     assert decide(oscar, stage1, Decision.DENY, running, people, "carol") == 0
@@ -389,6 +393,13 @@ def test_reresolve_follows_the_directory_and_keeps_decisions(admin_user, people,
     assert (alice.decision, alice.reviewed_by_id) == (Decision.APPROVE, oscar.pk)
     assert counters(stage1) == recount(stage1) == {oscar.pk: (1, 0), olga.pk: (4, 3)}
     assert event("stage.reviewers_reresolved").details["added"] == {"owner": 4, "fallback": 0}
+    # olga is new to the stage and is told; oscar is not told again.
+    assert [
+        m.recipient_id for m in Message.objects.filter(kind="review_started").order_by("pk")
+    ] == [
+        oscar.pk,
+        olga.pk,
+    ]
 
     # No owner left: the fallback covers the items without a reviewer, the decided one stays.
     GroupOwner.objects.filter(user=olga).delete()
@@ -443,8 +454,9 @@ def test_reset_and_reassign_run_a_fixed_number_of_queries(
         assert ops.stage_reset(admin_user, stage1, NOW) == size
     # may_manage, the new reviewer's eligibility; savepoint, locked stage, any undecided, links
     # INSERT ... SELECT, handed-over DELETE, kept COUNT, missing assignments INSERT, counters
-    # UPDATE, empty DELETE, audit (savepoint, chain head, insert, release), release.
-    with django_assert_num_queries(16 + pg):
+    # UPDATE, empty DELETE, the new reviewer's message INSERT ... SELECT, audit (savepoint,
+    # chain head, insert, release), release.
+    with django_assert_num_queries(17 + pg):
         ops.items_reassign(admin_user, stage1, people["oscar"], people["olga"], "leave")
 
 
