@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 import time_machine
 from django.contrib.messages import get_messages
+from django.test import Client
 from django.urls import reverse
 
 from accessreviews.choices import Decision
@@ -377,3 +378,11 @@ def test_reassign_finds_the_new_reviewer_by_name_or_lists_the_matches(
     found = client.post(url("instance-reassign", running), {**data, "to_reviewer": "fion"})
     assert found.status_code == 302
     assert counters(stage_of(running, 1)) == {people["fiona"].pk: (4, 4)}
+
+
+def test_operations_need_the_csrf_token(admin_user, running):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user, backend="directory.backends.DirectoryBackend")
+
+    assert client.post(url("instance-stop", running)).status_code == 403
+    assert status_of(running) == InstanceStatus.IN_PROGRESS
