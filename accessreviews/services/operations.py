@@ -48,7 +48,6 @@ from accessreviews.choices import Decision, ReviewerType
 from accessreviews.models import (
     DecisionHistory,
     DecisionItem,
-    DefinitionStage,
     ItemReviewer,
     ItemStageHistory,
     ReviewerAssignment,
@@ -72,7 +71,6 @@ from accessreviews.services.start import (
     _eligible_params,
     insert_link_rows,
     iso,
-    people,
     reviewer_candidates,
 )
 from directory import audit
@@ -456,19 +454,17 @@ def reviewers_reresolve(actor, stage: ReviewStage) -> ReresolveResult:
     with transaction.atomic():
         stage = _lock_open_stage(stage)
         instance, spec = stage.instance, _spec(stage)
-        definition_stage_id = (
-            DefinitionStage.objects.filter(
-                definition_id=instance.definition_id, ordinal=stage.ordinal
-            )
-            .values_list("pk", flat=True)
-            .first()
-        )
         reviewer_type = spec["reviewer_type"]
         reason = REASONS[reviewer_type]
-        candidates = reviewer_candidates(reviewer_type, instance, definition_stage_id)
-        fallbacks = people(
-            T["stage_fallback_users"], T["stage_fallback_groups"], instance, definition_stage_id
-        )
+        # Who is named comes from the snapshot (editing the series never changes a running
+        # review); who that resolves to (owners, managers, group members) is the directory now.
+        if reviewer_type == ReviewerType.SELECTED:
+            candidates = _named_people(
+                spec["reviewer_user_ids"], spec["reviewer_group_ids"], instance
+            )
+        else:
+            candidates = reviewer_candidates(reviewer_type, instance, None)
+        fallbacks = _named_people(spec["fallback_user_ids"], spec["fallback_group_ids"], instance)
         not_own = _not_own(reviewer_type != ReviewerType.SELF)
         in_stage = f"AND i.stage_ordinal = {int(stage.ordinal)}"
         # Not twice, and not on items an admin reassigned (re-resolve must not undo that).
@@ -488,15 +484,21 @@ def reviewers_reresolve(actor, stage: ReviewStage) -> ReresolveResult:
             result.removed[ReviewerReason.FALLBACK] = _drop_unqualified(
                 cursor, stage, ReviewerReason.FALLBACK, fallbacks, _not_own(True), covered=True
             )
-            fallback_sql, fallback_params = fallbacks
-            uncovered = (
-                f"{fallback_sql} AND NOT EXISTS (SELECT 1 FROM {T['link']} l "
-                "WHERE l.stage_id = %s AND l.item_id = i.id)",
-                [*fallback_params, stage.pk],
-            )
-            result.added[ReviewerReason.FALLBACK] = insert_link_rows(
-                cursor, stage, uncovered, ReviewerReason.FALLBACK, f"{_not_own(True)} {in_stage}"
-            )
+            result.added[ReviewerReason.FALLBACK] = 0
+            if fallbacks:
+                fallback_sql, fallback_params = fallbacks
+                uncovered = (
+                    f"{fallback_sql} AND NOT EXISTS (SELECT 1 FROM {T['link']} l "
+                    "WHERE l.stage_id = %s AND l.item_id = i.id)",
+                    [*fallback_params, stage.pk],
+                )
+                result.added[ReviewerReason.FALLBACK] = insert_link_rows(
+                    cursor,
+                    stage,
+                    uncovered,
+                    ReviewerReason.FALLBACK,
+                    f"{_not_own(True)} {in_stage}",
+                )
         if not result.changed:
             return result
         _recount(stage.pk)
@@ -517,6 +519,26 @@ def reviewers_reresolve(actor, stage: ReviewStage) -> ReresolveResult:
             },
         )
     return result
+
+
+def _named_people(user_ids, group_ids, instance):
+    """start.people()'s SQL, over the snapshot's named users and groups (direct members)."""
+    parts, params = [], []
+    if user_ids:
+        marks = ", ".join(["%s"] * len(user_ids))
+        parts.append(f"SELECT u.id AS user_id FROM {T['user']} u WHERE u.id IN ({marks})")
+        params += list(user_ids)
+    if group_ids:
+        marks = ", ".join(["%s"] * len(group_ids))
+        parts.append(f"SELECT m.user_id FROM {T['membership']} m WHERE m.group_id IN ({marks})")
+        params += list(group_ids)
+    if not parts:
+        return None
+    return (
+        f"SELECT i.id AS item_id, x.user_id AS reviewer_id FROM {T['item']} i "
+        f"JOIN ({' UNION '.join(parts)}) x ON 1 = 1 WHERE i.instance_id = %s",
+        [*params, instance.pk],
+    )
 
 
 def _not_own(applies: bool) -> str:

@@ -10,6 +10,7 @@ from django.db import connection
 from accessreviews.choices import Decision
 from accessreviews.models import (
     DecisionHistory,
+    DefinitionStage,
     ItemReviewer,
     ItemStageHistory,
     ReviewInstance,
@@ -529,3 +530,39 @@ def test_stopping_and_concurrent_decisions_do_not_deadlock(admin_user, operation
     last = stage_of(instance, 2 if operation == "stage_stop" else 1)
     assert counters(last) == recount(last)
     assert audit.verify_chain().ok
+
+
+def test_reresolve_reads_who_is_named_from_the_snapshot_not_the_edited_series(
+    admin_user, people, running
+):
+    oscar, olga, fiona = people["oscar"], people["olga"], people["fiona"]
+    stage1 = stage_of(running, 1)
+    DefinitionStage.objects.get(definition=running.definition, ordinal=1).fallback_users.set([olga])
+    GroupOwner.objects.filter(user=oscar).delete()
+
+    ops.reviewers_reresolve(admin_user, stage1)
+
+    assert {r for r, _, _ in links_of(stage1)} == {fiona.pk}
+
+
+def test_reresolve_of_selected_reviewers_follows_their_groups_members(admin_user, people, running):
+    stage1 = stage_of(running, 1)
+    ops.stage_stop(admin_user, stage1, NOW)
+    stage2 = stage_of(running, 2)
+    sam, rita = people["sam"], people["rita"]
+    ReviewInstance.objects.filter(pk=running.pk).update(
+        settings_snapshot={
+            **running.settings_snapshot,
+            "stages": [
+                running.settings_snapshot["stages"][0],
+                {**running.settings_snapshot["stages"][1], "reviewer_user_ids": [rita.pk]},
+            ],
+        }
+    )
+
+    result = ops.reviewers_reresolve(admin_user, stage_of(running, 2))
+
+    assert result.added["selected"] == 4 and result.removed["selected"] == 4
+    assert {r for r, _, _ in links_of(stage2)} == {rita.pk}
+    assert counters(stage2) == recount(stage2) == {rita.pk: (4, 4)}
+    assert sam.pk not in counters(stage2)
