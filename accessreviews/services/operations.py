@@ -453,72 +453,66 @@ def reviewers_reresolve(actor, stage: ReviewStage) -> ReresolveResult:
     result = ReresolveResult()
     with transaction.atomic():
         stage = _lock_open_stage(stage)
-        instance, spec = stage.instance, _spec(stage)
-        reviewer_type = spec["reviewer_type"]
-        reason = REASONS[reviewer_type]
-        # Who is named comes from the snapshot (editing the series never changes a running
-        # review); who that resolves to (owners, managers, group members) is the directory now.
-        if reviewer_type == ReviewerType.SELECTED:
-            candidates = _named_people(
-                spec["reviewer_user_ids"], spec["reviewer_group_ids"], instance
-            )
-        else:
-            candidates = reviewer_candidates(reviewer_type, instance, None)
-        fallbacks = _named_people(spec["fallback_user_ids"], spec["fallback_group_ids"], instance)
-        not_own = _not_own(reviewer_type != ReviewerType.SELF)
-        in_stage = f"AND i.stage_ordinal = {int(stage.ordinal)}"
-        # Not twice, and not on items an admin reassigned (re-resolve must not undo that).
-        unlinked = (
-            f"AND NOT EXISTS (SELECT 1 FROM {T['link']} x WHERE x.stage_id = {int(stage.pk)} "
-            f"AND x.item_id = i.id AND (x.reviewer_id = r.id "
-            f"OR x.reason = '{ReviewerReason.REASSIGNED}'))"
-        )
         # Links added below have higher ids: who had none before is a new reviewer.
         before = ItemReviewer.objects.filter(stage=stage).aggregate(last=Max("id"))["last"] or 0
         with connection.cursor() as cursor:
-            if candidates:
-                result.added[reason] = insert_link_rows(
-                    cursor, stage, candidates, reason, f"{not_own} {in_stage} {unlinked}"
-                )
-            result.removed[reason] = _drop_unqualified(cursor, stage, reason, candidates, not_own)
-            result.removed[ReviewerReason.FALLBACK] = _drop_unqualified(
-                cursor, stage, ReviewerReason.FALLBACK, fallbacks, _not_own(True), covered=True
-            )
-            result.added[ReviewerReason.FALLBACK] = 0
-            if fallbacks:
-                fallback_sql, fallback_params = fallbacks
-                uncovered = (
-                    f"{fallback_sql} AND NOT EXISTS (SELECT 1 FROM {T['link']} l "
-                    "WHERE l.stage_id = %s AND l.item_id = i.id)",
-                    [*fallback_params, stage.pk],
-                )
-                result.added[ReviewerReason.FALLBACK] = insert_link_rows(
-                    cursor,
-                    stage,
-                    uncovered,
-                    ReviewerReason.FALLBACK,
-                    f"{_not_own(True)} {in_stage}",
-                )
+            _relink(cursor, stage, result)
         if not result.changed:
             return result
         _recount(stage.pk)
-        links = ItemReviewer.objects.filter(stage=stage)
-        newcomers = User.objects.filter(
-            pk__in=links.filter(id__gt=before).values("reviewer_id")
-        ).exclude(pk__in=links.filter(id__lte=before).values("reviewer_id"))
-        result.messages = _tell_new_reviewers(stage, newcomers, uuid.uuid4())
-        audit.record(
-            actor,
-            "stage.reviewers_reresolved",
-            instance,
-            {
-                "stage": stage.ordinal,
-                "added": result.added,
-                "removed": result.removed,
-                "messages": result.messages,
-            },
-        )
+        result.messages = _tell_new_reviewers(stage, _newcomers(stage, before), uuid.uuid4())
+        details = {"stage": stage.ordinal, **asdict(result)}
+        audit.record(actor, "stage.reviewers_reresolved", stage.instance, details)
     return result
+
+
+def _relink(cursor, stage: ReviewStage, result: ReresolveResult) -> None:
+    """Add the reviewers who qualify now, drop who no longer does, then the fallbacks."""
+    instance, spec = stage.instance, _spec(stage)
+    reviewer_type = spec["reviewer_type"]
+    reason = REASONS[reviewer_type]
+    # Who is named comes from the snapshot (editing the series never changes a running
+    # review); who that resolves to (owners, managers, group members) is the directory now.
+    if reviewer_type == ReviewerType.SELECTED:
+        candidates = _named_people(spec["reviewer_user_ids"], spec["reviewer_group_ids"], instance)
+    else:
+        candidates = reviewer_candidates(reviewer_type, instance, None)
+    fallbacks = _named_people(spec["fallback_user_ids"], spec["fallback_group_ids"], instance)
+    not_own, not_theirs = _not_own(reviewer_type != ReviewerType.SELF), _not_own(True)
+    in_stage = f"AND i.stage_ordinal = {int(stage.ordinal)}"
+    # Not twice, and not on items an admin reassigned (re-resolve must not undo that).
+    unlinked = (
+        f"AND NOT EXISTS (SELECT 1 FROM {T['link']} x WHERE x.stage_id = {int(stage.pk)} "
+        f"AND x.item_id = i.id AND (x.reviewer_id = r.id "
+        f"OR x.reason = '{ReviewerReason.REASSIGNED}'))"
+    )
+    result.added[reason] = 0
+    if candidates:
+        extra = f"{not_own} {in_stage} {unlinked}"
+        result.added[reason] = insert_link_rows(cursor, stage, candidates, reason, extra)
+    result.removed[reason] = _drop_unqualified(cursor, stage, reason, candidates, not_own)
+    fallback = ReviewerReason.FALLBACK
+    result.removed[fallback] = _drop_unqualified(
+        cursor, stage, fallback, fallbacks, not_theirs, covered=True
+    )
+    result.added[fallback] = 0
+    if fallbacks:
+        fallback_sql, fallback_params = fallbacks
+        uncovered = (
+            f"{fallback_sql} AND NOT EXISTS (SELECT 1 FROM {T['link']} l "
+            "WHERE l.stage_id = %s AND l.item_id = i.id)",
+            [*fallback_params, stage.pk],
+        )
+        extra = f"{not_theirs} {in_stage}"
+        result.added[fallback] = insert_link_rows(cursor, stage, uncovered, fallback, extra)
+
+
+def _newcomers(stage: ReviewStage, before: int):
+    """Reviewers whose every link of the stage is newer than `before`."""
+    links = ItemReviewer.objects.filter(stage=stage)
+    return User.objects.filter(pk__in=links.filter(id__gt=before).values("reviewer_id")).exclude(
+        pk__in=links.filter(id__lte=before).values("reviewer_id")
+    )
 
 
 def _named_people(user_ids, group_ids, instance):
