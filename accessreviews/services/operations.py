@@ -74,7 +74,7 @@ from accessreviews.services.start import (
     reviewer_candidates,
 )
 from directory import audit
-from directory.models import PrincipalType, User
+from directory.models import PrincipalType, User, UserType
 from notifications.models import MessageKind
 from notifications.services import messages_create_many
 
@@ -352,33 +352,13 @@ def items_reassign(actor, stage: ReviewStage, from_reviewer, to_reviewer, reason
     result = ReassignResult()
     with transaction.atomic():
         stage = _lock_open_stage(stage)
-        spec = _spec(stage)
-        own = ""
-        if spec["reviewer_type"] != ReviewerType.SELF:
-            own = f"AND NOT (i.principal_type = '{PrincipalType.USER}' AND i.principal_id = %s)"
         undecided = ItemReviewer.objects.filter(
             stage=stage, reviewer=from_reviewer, item__stage_decision=NR
         )
         if not undecided.exists():
             raise ValidationError({"from_reviewer": "This reviewer has nothing left to review."})
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""INSERT INTO {T["link"]} (stage_id, reviewer_id, sort_key, item_id, reason)
-                    SELECT l.stage_id, %s, l.sort_key, l.item_id, %s
-                    FROM {T["link"]} l JOIN {T["item"]} i ON i.id = l.item_id
-                    WHERE l.stage_id = %s AND l.reviewer_id = %s AND i.stage_decision = %s {own}
-                      AND NOT EXISTS (SELECT 1 FROM {T["link"]} x WHERE x.stage_id = l.stage_id
-                                      AND x.reviewer_id = %s AND x.item_id = l.item_id)""",
-                [
-                    to_reviewer.pk,
-                    ReviewerReason.REASSIGNED,
-                    stage.pk,
-                    from_reviewer.pk,
-                    NR,
-                    *([to_reviewer.pk] if own else []),
-                    to_reviewer.pk,
-                ],
-            )
+        self_review = _spec(stage)["reviewer_type"] == ReviewerType.SELF
+        _copy_undecided_links(stage, from_reviewer, to_reviewer, self_review)
         # Every undecided link the new reviewer now also holds leaves the old reviewer.
         handed_over = ItemReviewer.objects.filter(
             stage_id=stage.pk, reviewer_id=to_reviewer.pk, item_id=OuterRef("item_id")
@@ -404,6 +384,33 @@ def items_reassign(actor, stage: ReviewStage, from_reviewer, to_reviewer, reason
     return result
 
 
+def _copy_undecided_links(stage, from_reviewer, to_reviewer, self_review: bool) -> None:
+    """Give `to_reviewer` a REASSIGNED link to each undecided item `from_reviewer` has, except
+    their own access (outside a self-review) and items they already review."""
+    own, own_params = "", []
+    if not self_review:
+        own = f"AND NOT (i.principal_type = '{PrincipalType.USER}' AND i.principal_id = %s)"
+        own_params = [to_reviewer.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {T["link"]} (stage_id, reviewer_id, sort_key, item_id, reason)
+                SELECT l.stage_id, %s, l.sort_key, l.item_id, %s
+                FROM {T["link"]} l JOIN {T["item"]} i ON i.id = l.item_id
+                WHERE l.stage_id = %s AND l.reviewer_id = %s AND i.stage_decision = %s {own}
+                  AND NOT EXISTS (SELECT 1 FROM {T["link"]} x WHERE x.stage_id = l.stage_id
+                                  AND x.reviewer_id = %s AND x.item_id = l.item_id)""",
+            [
+                to_reviewer.pk,
+                ReviewerReason.REASSIGNED,
+                stage.pk,
+                from_reviewer.pk,
+                NR,
+                *own_params,
+                to_reviewer.pk,
+            ],
+        )
+
+
 def _clean_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
@@ -417,7 +424,7 @@ def _check_people(from_reviewer, to_reviewer) -> None:
     if from_reviewer.pk == to_reviewer.pk:
         raise ValidationError({"to_reviewer": "Choose someone other than the current reviewer."})
     eligible = User.objects.filter(pk=to_reviewer.pk, is_active=True, deleted_at__isnull=True)
-    eligible = eligible.exclude(user_type="Guest", guest_invitation_accepted=False)
+    eligible = eligible.exclude(user_type=UserType.GUEST, guest_invitation_accepted=False)
     if not eligible.exists():
         raise ValidationError(
             {"to_reviewer": "This person cannot review: disabled, deleted or an invited guest."}

@@ -21,7 +21,7 @@ from accessreviews.services.decisions import StageClosed, decision_record
 from accessreviews.services.stages import stage_close
 from accessreviews.tasks import tick
 from directory import audit
-from directory.models import AuditEvent, GroupOwner
+from directory.models import AuditEvent, GroupOwner, UserType
 from notifications.models import Message
 from tests.accessreviews.running import (
     END,
@@ -351,11 +351,13 @@ def test_reassign_never_gives_a_person_their_own_access(admin_user, people, runn
         ({"reason": "x" * 501}, "reason"),
         ({"to": "oscar"}, "to_reviewer"),
         ({"to": "disabled"}, "to_reviewer"),
+        ({"to": "invited"}, "to_reviewer"),
         ({"from": "olga", "to": "sam"}, "from_reviewer"),
     ],
 )
 def test_reassign_refuses_bad_input_naming_the_field(admin_user, people, running, change, field):
     people["disabled"] = person("disabled", is_active=False)
+    people["invited"] = person("invited", user_type=UserType.GUEST, guest_invitation_accepted=False)
     before = state()
 
     with pytest.raises(ValidationError) as refused:
