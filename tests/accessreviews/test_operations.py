@@ -568,3 +568,27 @@ def test_reresolve_of_selected_reviewers_follows_their_groups_members(admin_user
     assert {r for r, _, _ in links_of(stage2)} == {rita.pk}
     assert counters(stage2) == recount(stage2) == {rita.pk: (4, 4)}
     assert sam.pk not in counters(stage2)
+
+
+@pytest.mark.parametrize("size", [3, 30])
+def test_reresolve_and_extend_run_a_fixed_number_of_queries(
+    admin_user, people, size, django_assert_num_queries
+):
+    names = tuple(f"m{n}" for n in range(size))
+    people.update({n: person(n) for n in names})
+    instance = start(admin_user, people, members=names)
+    stage1 = stage_of(instance, 1)
+    group = GroupOwner.objects.get(user=people["oscar"]).group
+    add_owners(group, people["olga"])
+    pg = connection.vendor == "postgresql"
+    # may_manage; savepoint, locked stage, last link id, owners INSERT ... SELECT, owners and
+    # fallbacks DELETE, fallbacks INSERT ... SELECT, missing assignments INSERT, counters
+    # UPDATE, empty DELETE, newcomers' messages INSERT ... SELECT, audit (savepoint, chain head,
+    # insert, release), release. PostgreSQL adds the audit chain's advisory lock.
+    with django_assert_num_queries(17 + pg):
+        assert ops.reviewers_reresolve(admin_user, stage1).added["owner"] == size
+    # The instance's definition and its groups (may_manage); savepoint, status and end, the
+    # instance's conditional UPDATE, the last stage's UPDATE, audit (savepoint, chain head,
+    # insert, release), release. PostgreSQL adds the open stage's lock and the chain's lock.
+    with django_assert_num_queries(11 + 2 * pg):
+        assert ops.instance_extend(admin_user, instance, END + dt.timedelta(days=1), NOW)
