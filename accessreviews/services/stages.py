@@ -146,7 +146,7 @@ def stage_close(stage: ReviewStage, now=None, actor=None, *, open_next: bool = T
         next_spec = _snapshot_stage(instance, ordinal + 1)
         if open_next and next_spec is not None:
             _open_next(instance, ordinal, spec, next_spec, now, result)
-        nobody_moves_on = open_next and next_spec is not None and result.next_stage is None
+        nobody_moves_on = open_next and next_spec is not None and not result.moved
         audit.record(
             actor,
             "stage.closed",
