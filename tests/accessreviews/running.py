@@ -49,8 +49,8 @@ def make_people():
     return {name: person(name) for name in names}
 
 
-def define(admin_user, people, *, stages=2, members=MEMBERS, **changes):
-    group = GroupFactory(name="Falcon")
+def define(admin_user, people, *, stages=2, members=MEMBERS, group=None, **changes):
+    group = group or GroupFactory(name="Falcon")
     add_members(group, *(people[k] for k in members))
     add_owners(group, people["oscar"])
     first = StageDraft(duration_days=7, fallback_user_ids=[people["fiona"].pk])

@@ -127,6 +127,19 @@ def test_a_group_owner_who_manages_the_series_sees_the_controls(signed_in, peopl
     assert url("instance-stop", running) in response.content.decode()
 
 
+def test_the_group_owner_persona_manages_a_review_of_their_group(
+    signed_in, admin_user, people, group_owner, owned_group, reviewer, other_reviewer
+):
+    instance = start(admin_user, people, group=owned_group)
+    client = signed_in(group_owner)
+
+    assert url("instance-extend", instance) in client.get(page(instance)).content.decode()
+    assert client.post(url("instance-stop", instance)).status_code == 302
+    assert status_of(instance) == InstanceStatus.COMPLETED
+    for persona in (reviewer, other_reviewer):  # a member reviewed, and a stranger
+        assert signed_in(persona).get(page(instance)).status_code == 404
+
+
 @pytest.mark.parametrize("who", ["outsider", "reviewer"])
 def test_others_get_404(signed_in, outsider, people, running, who):
     user = outsider if who == "outsider" else people["oscar"]  # oscar reviews, manages nothing
