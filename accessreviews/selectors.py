@@ -118,6 +118,8 @@ class DefinitionPage:
             ]
         )
 
+    instances_shown = INSTANCES_SHOWN
+
     @property
     def running(self) -> list:
         return [i for i in self.instances if i.status == InstanceStatus.IN_PROGRESS]
