@@ -6,8 +6,17 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from accessreviews import describe
-from accessreviews.models import DefinitionStage, ReviewDefinition, SchedulerHeartbeat
+from accessreviews.models import (
+    DefinitionStage,
+    ReviewDefinition,
+    ReviewInstance,
+    ReviewStage,
+    SchedulerHeartbeat,
+)
+from accessreviews.models.instances import StageStatus
 from accessreviews.services import definitions as services
+from accessreviews.services import operations
+from accessreviews.services.reminders import reminder_send_now
 from directory.admin import ReadOnlyAdmin
 from directory.capabilities import capabilities_for
 
@@ -136,3 +145,77 @@ class ReviewDefinitionAdmin(ReadOnlyAdmin):
 def _lines(lines) -> str:
     rows = format_html_join("", "<dt>{}</dt><dd>{}</dd>", ((ln.label, ln.text) for ln in lines))
     return format_html("<dl>{}</dl>", rows)
+
+
+@admin.register(ReviewInstance)
+class ReviewInstanceAdmin(ReadOnlyAdmin):
+    """Read-only: runs change through the instance page's services, which lock and audit.
+
+    Stop and Send reminder are offered as actions that call those same services.
+    """
+
+    actions = ["stop_selected", "remind_selected"]
+    list_display = ("resource_name", "definition", "status", "current_stage", "start_at", "end_at")
+    list_filter = ("status", "resource_type")
+    list_select_related = ("definition",)
+    search_fields = ("resource_name", "=uuid", "definition__name")
+    show_full_result_count = False
+    fields = readonly_fields = (
+        "uuid",
+        "portal_link",
+        "definition",
+        "resource_type",
+        "resource_name",
+        "status",
+        "current_stage",
+        "start_at",
+        "end_at",
+        "completed_at",
+        "applied_at",
+        "needs_confirmation",
+        "attempts",
+        "failed_step",
+        "last_error",
+    )
+
+    @admin.display(description="in the portal")
+    def portal_link(self, instance):
+        url = reverse("accessreviews:instance-detail", args=[instance.uuid])
+        return format_html('<a href="{}">Open the review page</a>', url)
+
+    def has_manage_permission(self, request):
+        return capabilities_for(request.user).use_django_admin
+
+    @admin.action(permissions=["manage"], description="Stop selected reviews")
+    def stop_selected(self, request, queryset):
+        _each(self, request, queryset, operations.instance_stop, "stopped")
+
+    @admin.action(permissions=["manage"], description="Send a reminder now (open stage)")
+    def remind_selected(self, request, queryset):
+        def remind(user, instance):
+            stage = ReviewStage.objects.filter(
+                instance=instance, status=StageStatus.IN_PROGRESS
+            ).first()
+            if stage is None:
+                raise ValidationError("It has no open stage.")
+            stage.instance = instance
+            reminder_send_now(user, stage)
+
+        _each(self, request, queryset, remind, "reminded")
+
+
+def _each(model_admin, request, queryset, service, done: str) -> None:
+    """Call the service per instance (each is its own audited transaction); name refusals."""
+    changed = 0
+    for instance in queryset.select_related("definition"):
+        try:
+            service(request.user, instance)
+        except (ValidationError, PermissionDenied) as refusal:
+            reason = " ".join(getattr(refusal, "messages", [str(refusal)]))
+            model_admin.message_user(request, f"{instance}: {reason}", messages.WARNING)
+        else:
+            changed += 1
+    if changed:
+        model_admin.message_user(
+            request, f"{describe.plural(changed, 'review')} {done}.", messages.SUCCESS
+        )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accessreviews.views import definitions, panel, wizard
+from accessreviews.views import definitions, instances, panel, wizard
 
 app_name = "accessreviews"
 
@@ -32,4 +32,20 @@ urlpatterns += [
         panel.item_decide,
         name="item-decide",
     ),
+]
+
+# One run of a series (admins and the review's managers): progress and the operations.
+urlpatterns += [
+    path("instances/<uuid:uuid>/", instances.instance_detail, name="instance-detail"),
+    path("instances/<uuid:uuid>/stop/", instances.instance_stop, name="instance-stop"),
+    path("instances/<uuid:uuid>/extend/", instances.instance_extend, name="instance-extend"),
+    path("instances/<uuid:uuid>/stage/stop/", instances.stage_stop, name="instance-stage-stop"),
+    path("instances/<uuid:uuid>/stage/reset/", instances.stage_reset, name="instance-stage-reset"),
+    path("instances/<uuid:uuid>/reassign/", instances.items_reassign, name="instance-reassign"),
+    path(
+        "instances/<uuid:uuid>/reresolve/",
+        instances.reviewers_reresolve,
+        name="instance-reresolve",
+    ),
+    path("instances/<uuid:uuid>/remind/", instances.reminder_send, name="instance-remind"),
 ]

@@ -7,17 +7,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from accessreviews import describe, schedule
-from accessreviews.choices import ScopeType, SeriesStatus
-from accessreviews.models import DefinitionStage, ReviewDefinition
+from accessreviews.choices import Decision, ScopeType, SeriesStatus
+from accessreviews.models import (
+    DecisionItem,
+    DefinitionStage,
+    ItemStageHistory,
+    ReviewDefinition,
+    ReviewerAssignment,
+    ReviewInstance,
+    ReviewStage,
+)
+from accessreviews.models.instances import InstanceStatus, StageStatus
 from accessreviews.permissions import definitions_visible_to, may_manage
 from directory.models import Application, DirectoryRole, Group, User
 
 PAGE_SIZE = 25
 UPCOMING = 12
+INSTANCES_SHOWN = 50
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,21 @@ class DefinitionPage:
     def settings(self) -> list[describe.Line]:
         return describe.describe_settings(self.definition)
 
+    @cached_property
+    def instances(self) -> list:
+        """The series' runs, newest first (one query), each linking to its instance page."""
+        return list(
+            self.definition.instances.order_by("-occurrence_start", "resource_name", "pk")[
+                :INSTANCES_SHOWN
+            ]
+        )
+
+    instances_shown = INSTANCES_SHOWN
+
+    @property
+    def running(self) -> list:
+        return [i for i in self.instances if i.status == InstanceStatus.IN_PROGRESS]
+
     @property
     def may_edit(self) -> bool:
         return self.can_manage and self.definition.status != SeriesStatus.ENDED
@@ -158,3 +183,132 @@ def upcoming_occurrences(definition: ReviewDefinition, limit: int = UPCOMING):
         return []
     plan = definition.schedule()
     return schedule.occurrences(plan, definition.next_occurrence_index, limit)
+
+
+# --- The instance page ---------------------------------------------------------------------------
+
+REVIEWERS_SHOWN = 100
+DECISIONS = (Decision.APPROVE, Decision.DENY, Decision.DONT_KNOW, Decision.NOT_REVIEWED)
+
+
+@dataclass
+class StageProgress:
+    stage: ReviewStage
+    counts: dict[str, int]  # decision -> items, for this stage's own decisions
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def decided(self) -> int:
+        return self.total - self.counts.get(Decision.NOT_REVIEWED, 0)
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.decided / self.total) if self.total else 0
+
+    @property
+    def rows(self) -> list[tuple[str, str, int]]:
+        return [(d, Decision(d).label, self.counts.get(d, 0)) for d in DECISIONS]
+
+
+@dataclass
+class InstancePage:
+    instance: ReviewInstance
+    can_manage: bool
+    stages: list[StageProgress]
+    final: dict[str, int]
+    reviewers: list[ReviewerAssignment]
+    more_reviewers: bool
+
+    @property
+    def is_running(self) -> bool:
+        return self.instance.status == InstanceStatus.IN_PROGRESS
+
+    @property
+    def may_operate(self) -> bool:
+        return self.can_manage and self.is_running and self.open_stage is not None
+
+    @cached_property
+    def open_stage(self) -> ReviewStage | None:
+        return next(
+            (p.stage for p in self.stages if p.stage.status == StageStatus.IN_PROGRESS), None
+        )
+
+    @property
+    def is_last_stage(self) -> bool:
+        return self.open_stage is not None and self.open_stage.ordinal == len(self.stages)
+
+    @property
+    def final_rows(self) -> list[tuple[str, str, int]]:
+        return [(d, Decision(d).label, self.final.get(d, 0)) for d in DECISIONS]
+
+    @property
+    def item_count(self) -> int:
+        return sum(self.final.values())
+
+    @cached_property
+    def open_reviewers(self) -> list[ReviewerAssignment]:
+        """The open stage's reviewers with items left: who items can be reassigned from."""
+        stage = self.open_stage
+        return [a for a in self.reviewers if stage and a.stage_id == stage.pk and a.pending]
+
+
+def instance_for(user, uuid) -> tuple[ReviewInstance, bool]:
+    """The instance (with its definition) and whether `user` may manage it; else Http404."""
+    instance = (
+        ReviewInstance.objects.select_related("definition")
+        .filter(definition__in=definitions_visible_to(user).values("pk"), uuid=uuid)
+        .first()
+    )
+    if instance is None:
+        raise Http404("No review here.")
+    return instance, may_manage(user, instance.definition)
+
+
+def instance_page(user, uuid) -> InstancePage:
+    """The instance page: progress by stage and by reviewer, in a fixed number of queries."""
+    instance, can_manage = instance_for(user, uuid)
+    stages = list(ReviewStage.objects.filter(instance=instance).order_by("ordinal"))
+    by_item = (
+        DecisionItem.objects.filter(instance=instance)
+        .order_by()
+        .values_list("stage_ordinal", "stage_decision", "decision")
+        .annotate(n=Count("id"))
+    )
+    open_counts, final = {}, dict.fromkeys(DECISIONS, 0)
+    for ordinal, stage_decision, decision, n in by_item:
+        key = (ordinal, stage_decision)
+        open_counts[key] = open_counts.get(key, 0) + n
+        final[decision] += n
+    history = dict(
+        ((ordinal, decision), n)
+        for ordinal, decision, n in ItemStageHistory.objects.filter(item__instance=instance)
+        .order_by()
+        .values_list("stage_ordinal", "decision")
+        .annotate(n=Count("id"))
+    )
+    progress = []
+    for stage in stages:
+        source = open_counts if stage.status == StageStatus.IN_PROGRESS else history
+        counts = {d: source.get((stage.ordinal, d), 0) for d in DECISIONS}
+        progress.append(StageProgress(stage, counts if any(counts.values()) else {}))
+    reviewers = list(
+        ReviewerAssignment.objects.filter(stage__instance=instance)
+        .select_related("reviewer")
+        .order_by("-stage__ordinal", "-pending", "reviewer__display_name", "pk")[
+            : REVIEWERS_SHOWN + 1
+        ]
+    )
+    stage_by_id = {s.pk: s for s in stages}
+    for assignment in reviewers:
+        assignment.stage = stage_by_id[assignment.stage_id]  # no query per row
+    return InstancePage(
+        instance,
+        can_manage,
+        progress,
+        final,
+        reviewers[:REVIEWERS_SHOWN],
+        len(reviewers) > REVIEWERS_SHOWN,
+    )

@@ -145,6 +145,9 @@ class ReviewStage(models.Model):
     start_at = models.DateTimeField()
     end_at = models.DateTimeField()
     status = models.CharField(max_length=20, choices=StageStatus, default=StageStatus.NOT_STARTED)
+    # The latest reminder point sent ("d3", "mid"): the tick claims a point by a conditional
+    # UPDATE of it, so an open stage whose point already went costs no INSERT per tick.
+    reminded_point = models.CharField(max_length=20, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["instance_id", "ordinal"]

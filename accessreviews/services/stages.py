@@ -8,6 +8,18 @@ stage_close: claim the stage; INSERT ... SELECT its ItemStageHistory; UPDATE the
 on; open the next stage; its reviewer links (start.py's builders, restricted to the moved items)
 and assignments (GROUP BY reviewer); stage_started messages (INSERT ... SELECT); one audit event.
 
+A next stage that no item moves on to is never opened: nothing is left to review, so waiting
+for its end would only delay the results (and a reviewer would be told of an empty stage). The
+instance ends at once instead, through instance_end (defaults, Completed, messages), and the
+later stages stay NotStarted: the page shows them as skipped. An admin's "stop stage" is the
+same path, with the admin as actor.
+
+Lock order, the same as decisions.py's: the open stage and its instance, then items and
+assignments. A decision share-locks the stage and its instance in one statement before
+locking items; so every writer here first locks the same two rows with the same join (on
+PostgreSQL, FOR UPDATE): a decider either finished before, or waits at the stage or instance
+before it locks any item, which cannot deadlock.
+
 instance_end: claim InProgress -> AutoReviewing; close the open stage without opening another;
 INSERT ... SELECT DecisionHistory rows (source Default) for items never decided in any stage;
 UPDATE those items; Completed; review_completed messages; one audit event digesting the
@@ -73,6 +85,24 @@ def _db_time(instant: datetime.datetime):
     return connection.ops.adapt_datetimefield_value(instant)
 
 
+def lock_open_stages(instance_id: int) -> None:
+    """Lock the instance's open stage, and the instance, before anything else (PostgreSQL).
+
+    The same join as decisions.py's share lock (stage, then its instance, in one statement),
+    so both take the two rows in the same order."""
+    if connection.vendor != "postgresql":
+        return  # SQLite: IMMEDIATE transactions already hold the one write lock
+    sql, params = (
+        ReviewStage.objects.filter(instance_id=instance_id, status=StageStatus.IN_PROGRESS)
+        .filter(instance__status=InstanceStatus.IN_PROGRESS)
+        .order_by("pk")
+        .values_list("pk", "instance__status")
+        .query.sql_with_params()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} FOR UPDATE", params)
+
+
 def _snapshot_stage(instance: ReviewInstance, ordinal: int) -> dict | None:
     for spec in instance.settings_snapshot.get("stages", []):
         if spec["ordinal"] == ordinal:
@@ -92,6 +122,7 @@ class StageCloseResult:
     links: dict = field(default_factory=dict)
     reviewers: int = 0
     messages: int = 0
+    instance_ended: bool = False  # no item moved on, so the instance ended at once
 
 
 def stage_close(stage: ReviewStage, now=None, actor=None, *, open_next: bool = True):
@@ -115,6 +146,7 @@ def stage_close(stage: ReviewStage, now=None, actor=None, *, open_next: bool = T
         next_spec = _snapshot_stage(instance, ordinal + 1)
         if open_next and next_spec is not None:
             _open_next(instance, ordinal, spec, next_spec, now, result)
+        nobody_moves_on = open_next and next_spec is not None and not result.moved
         audit.record(
             actor,
             "stage.closed",
@@ -129,6 +161,8 @@ def stage_close(stage: ReviewStage, now=None, actor=None, *, open_next: bool = T
                 "messages": result.messages,
             },
         )
+        if nobody_moves_on:
+            result.instance_ended = instance_end(instance, now, actor).ended
     stage.status = StageStatus.COMPLETED
     return result
 
@@ -181,6 +215,8 @@ def _open_next(instance, ordinal, spec, next_spec, now, result: StageCloseResult
     result.moved = _moving(instance, ordinal, spec.get("decisions_that_move_on", [])).update(
         stage_ordinal=next_ordinal, stage_decision=Decision.NOT_REVIEWED
     )
+    if not result.moved:
+        return  # nobody to review: stage_close ends the instance instead
     opened = ReviewStage.objects.filter(
         instance=instance, ordinal=next_ordinal, status=StageStatus.NOT_STARTED
     ).update(status=StageStatus.IN_PROGRESS, start_at=now)
@@ -190,10 +226,9 @@ def _open_next(instance, ordinal, spec, next_spec, now, result: StageCloseResult
     ReviewInstance.objects.filter(pk=instance.pk).update(current_stage=next_ordinal)
     instance.current_stage = next_ordinal
     next_stage = ReviewStage.objects.get(instance=instance, ordinal=next_ordinal)
-    if result.moved:
-        with connection.cursor() as cursor:
-            result.links = _insert_stage_links(cursor, instance, next_stage, next_spec)
-            result.reviewers = insert_assignments(cursor, next_stage)
+    with connection.cursor() as cursor:
+        result.links = _insert_stage_links(cursor, instance, next_stage, next_spec)
+        result.reviewers = insert_assignments(cursor, next_stage)
     if result.reviewers:
         result.messages = _stage_started_messages(instance, next_stage)
 
@@ -277,6 +312,7 @@ def instance_end(instance: ReviewInstance, now=None, actor=None) -> InstanceEndR
     now = now or timezone.now()
     result = InstanceEndResult()
     with transaction.atomic():
+        lock_open_stages(instance.pk)
         claimed = ReviewInstance.objects.filter(
             pk=instance.pk, status=InstanceStatus.IN_PROGRESS
         ).update(status=InstanceStatus.AUTO_REVIEWING)
@@ -301,6 +337,7 @@ def instance_end(instance: ReviewInstance, now=None, actor=None) -> InstanceEndR
             instance,
             {
                 "default_decision": default,
+                "stopped_early": now < instance.end_at,
                 "defaulted": result.defaulted,
                 **result.counts,
                 "messages": result.messages,

@@ -235,7 +235,7 @@ def test_admin_sees_the_settings_in_words_and_the_next_occurrences(
     assert "Members of 1 group: Project Falcon" in body
     assert len(response.context["p"].upcoming) == 12
     assert "until Tue 15 Dec 2026, 09:00" in body  # the first end, in Paris time
-    assert "Current review" in body and "Past reviews" in body
+    assert "Current review" in body and "Review history" in body
     for name in ("edit", "pause", "end", "delete"):
         assert action(name, falcon_review) in body
     assert action("resume", falcon_review) not in body
@@ -350,8 +350,9 @@ def test_the_series_page_runs_a_fixed_number_of_queries(
     # 1 session, 2 signed-in user, 3 their active roles, 4 the definition (visible, joined to
     # its creator), 5-9 prefetch of groups, excluded groups, applications, roles, additional
     # recipients, 10 stages, 11-14 each stage relation (reviewer users and groups, fallback
-    # users and groups), 15 unread messages for the nav's inbox badge.
-    with django_assert_num_queries(15):
+    # users and groups), 15 the series' instances (past reviews), 16 unread messages for the
+    # nav's inbox badge.
+    with django_assert_num_queries(16):
         response = client.get(detail(definition))
 
     assert response.status_code == 200

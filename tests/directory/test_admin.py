@@ -1,5 +1,6 @@
 """The Django admin: who gets in, and every change validated and audited (state re-read)."""
 
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -9,7 +10,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from accessreviews.models import ReviewDefinition, SchedulerHeartbeat
+from accessreviews.models import ReviewDefinition, ReviewInstance, SchedulerHeartbeat
 from accessreviews.services.definitions import definition_create
 from directory import services
 from directory.models import (
@@ -48,7 +49,14 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-READ_ONLY = {AuditEvent, GrantRevocation, ApplicationSignIn, SchedulerHeartbeat, ReviewDefinition}
+READ_ONLY = {
+    AuditEvent,
+    GrantRevocation,
+    ApplicationSignIn,
+    SchedulerHeartbeat,
+    ReviewDefinition,
+    ReviewInstance,
+}
 OURS = sorted(
     (
         model
@@ -141,7 +149,18 @@ def tenant(admin_user):
     )
     TenantSettings.objects.create(pk=1, group_owners_can_manage_reviews=True)
     SchedulerHeartbeat.beat()
-    definition_create(admin_user, group_review_draft([parent]))
+    definition = definition_create(admin_user, group_review_draft([parent]))
+    start = timezone.now()
+    ReviewInstance.objects.create(
+        definition=definition,
+        resource_type=ResourceType.GROUP,
+        resource_id=parent.pk,
+        resource_name=parent.name,
+        occurrence_index=0,
+        occurrence_start=start,
+        start_at=start,
+        end_at=start + timedelta(days=14),
+    )
     return SimpleNamespace(manager=manager, member=member, parent=parent, child=child, app=app)
 
 
