@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accessreviews.views import definitions, wizard
+from accessreviews.views import definitions, wizard, work_queue
 
 app_name = "accessreviews"
 
@@ -14,4 +14,10 @@ urlpatterns = [
     path("<uuid:uuid>/resume/", definitions.definition_resume, name="definition-resume"),
     path("<uuid:uuid>/end/", definitions.definition_end, name="definition-end"),
     path("<uuid:uuid>/delete/", definitions.definition_delete, name="definition-delete"),
+]
+
+urlpatterns += [
+    path("work-queue/", work_queue.work_queue_page, name="work-queue"),
+    path("instances/<uuid:uuid>/retry/", work_queue.instance_retry, name="instance-retry"),
+    path("<uuid:uuid>/start-now/", definitions.definition_start_now, name="definition-start-now"),
 ]

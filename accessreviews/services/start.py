@@ -24,6 +24,7 @@ import logging
 import zoneinfo
 from dataclasses import dataclass, field
 
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import CharField, Exists, F, OuterRef, Subquery, Value
 from django.db.models.functions import Cast, Concat
@@ -668,3 +669,70 @@ def _create_messages(definition, instance, stage: ReviewStage, stage_count: int)
         ),
         email=definition.mail_notifications_enabled,
     )
+
+
+# --- Start now ---------------------------------------------------------------------------------
+
+# An instance in one of these is "running": a series starts its next occurrence only after.
+RUNNING = (
+    InstanceStatus.NOT_STARTED,
+    InstanceStatus.INITIALIZING,
+    InstanceStatus.IN_PROGRESS,
+    InstanceStatus.AUTO_REVIEWING,
+)
+
+
+def definition_start_now(actor, definition: ReviewDefinition, now=None) -> int:
+    """Start the series' next occurrence now, as an admin asks from the series page.
+
+    The occurrence keeps its duration (its stages end at the same local wall time as now, N
+    calendar days later) and the series goes on with the following one as scheduled, as
+    Entra's "start now" does. The request writes the NotStarted instances only; the tick (or
+    the nudge after commit) initialises them. Returns how many instances it wrote.
+    """
+    from accessreviews.nudge import tick_nudge_after_commit
+    from accessreviews.permissions import may_manage
+
+    now = now or timezone.now()
+    if not may_manage(actor, definition):
+        audit.record(actor, "authz.denied.definition_start_now", definition, {})
+        raise PermissionDenied("You may read this review but not manage it.")
+    with transaction.atomic():
+        definition.refresh_from_db()
+        occurrence, following = _next_to_start_now(definition)
+        if not occurrence_claim(definition, occurrence.index + 1, following):
+            raise ValidationError("The series changed meanwhile; reload and try again.")
+        counts = StartCounts()
+        instances_create(definition, occurrence, now, counts)
+        created = ReviewInstance.objects.filter(
+            definition=definition, occurrence_start=occurrence.start
+        ).count()
+        audit.record(
+            actor,
+            "definition.started_now",
+            definition,
+            {
+                "occurrence_index": occurrence.index,
+                "scheduled_start": iso(occurrence.start),
+                "start": iso(now),
+                "instances": created,
+            },
+        )
+        tick_nudge_after_commit()
+    definition.refresh_from_db()
+    return created
+
+
+def _next_to_start_now(definition: ReviewDefinition):
+    """The series' next unstarted occurrence and the one after it; ValidationError if the
+    series may not start now."""
+    if definition.status != SeriesStatus.ACTIVE:
+        raise ValidationError("Only an active series can be started now.")
+    if definition.instances.filter(status__in=RUNNING).exists():
+        raise ValidationError("A review of this series is running: start the next one after it.")
+    plan = definition.schedule()
+    index = definition.next_occurrence_index
+    if not schedule.exists(plan, index):
+        raise ValidationError("This series has no more occurrences to start.")
+    following = schedule.occurrence(plan, index + 1) if schedule.exists(plan, index + 1) else None
+    return schedule.occurrence(plan, index), following
