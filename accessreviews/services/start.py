@@ -134,29 +134,38 @@ def instances_start_due(now=None) -> StartCounts:
 
 def instances_create_due(now, counts: StartCounts) -> None:
     for definition_id in list(ReviewDefinition.objects.due(now).values_list("pk", flat=True)):
-        with transaction.atomic():
-            definition = ReviewDefinition.objects.filter(pk=definition_id).first()
-            if definition is None or definition.status != SeriesStatus.ACTIVE:
-                continue
-            plan = definition.schedule()
-            work = schedule.due_work(plan, definition.next_occurrence_index, now)
-            if not occurrence_claim(definition, work.next_index, work.next):
-                continue  # another tick took it
-            counts.definitions += 1
-            if work.skipped:
-                counts.skipped_occurrences += len(work.skipped)
-                audit.record(
-                    None,
-                    "definition.occurrences_skipped",
-                    definition,
-                    {
-                        "count": len(work.skipped),
-                        "first": iso(work.skipped[0].start),
-                        "last": iso(work.skipped[-1].start),
-                    },
-                )
-            if work.start is not None:
-                instances_create(definition, work.start, work.start.start, counts)
+        try:
+            occurrence_create_due(definition_id, now, counts)
+        except Exception:  # noqa: BLE001 - rolled back whole, claim included: the next tick retries
+            logger.exception("start of the due occurrence of review %s failed", definition_id)
+            counts.failures += 1
+
+
+def occurrence_create_due(definition_id: int, now, counts: StartCounts) -> None:
+    """Claim a series' due occurrence and write its NotStarted instances, in one transaction."""
+    with transaction.atomic():
+        definition = ReviewDefinition.objects.filter(pk=definition_id).first()
+        if definition is None or definition.status != SeriesStatus.ACTIVE:
+            return
+        plan = definition.schedule()
+        work = schedule.due_work(plan, definition.next_occurrence_index, now)
+        if not occurrence_claim(definition, work.next_index, work.next):
+            return  # another tick took it
+        counts.definitions += 1
+        if work.skipped:
+            counts.skipped_occurrences += len(work.skipped)
+            audit.record(
+                None,
+                "definition.occurrences_skipped",
+                definition,
+                {
+                    "count": len(work.skipped),
+                    "first": iso(work.skipped[0].start),
+                    "last": iso(work.skipped[-1].start),
+                },
+            )
+        if work.start is not None:
+            instances_create(definition, work.start, work.start.start, counts)
 
 
 def occurrence_claim(definition: ReviewDefinition, next_index: int, following) -> bool:
