@@ -14,6 +14,7 @@ from pathlib import Path
 
 # Each area module defines benchmarks(repeat=...) -> list[Benchmark]; later areas add theirs.
 AREAS = ["benchmarks.notifications"]
+AREAS += ["benchmarks.engine"]
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = BASE_DIR / "var" / "bench.json"

@@ -379,3 +379,12 @@ def test_start_now_refuses_get(signed_in, admin_user, next_month):
 def test_anonymous_is_sent_to_sign_in_from_start_now(client, next_month):
     response = client.post(start_now_url(next_month))
     assert response.status_code == 302 and "/login" in response["Location"]
+
+
+def test_home_says_when_the_scheduler_is_stale(signed_in, admin_user):
+    with time_machine.travel(NOW, tick=False):
+        SchedulerHeartbeat.beat()
+    with time_machine.travel(NOW + dt.timedelta(minutes=7), tick=False):
+        page = signed_in(admin_user).get(reverse("home")).content.decode()
+    assert "Stale" in page and "Last tick 7" in page
+    assert QUEUE in page
