@@ -202,11 +202,12 @@ def start_benchmark(size: int = 100_000, *, repeat: int = 3, warmup: int = 0) ->
                    ELSE '{Recommendation.DENY}' END, u.last_sign_in_at, %s, '', '', 0
             FROM {T["membership"]} m JOIN {T["user"]} u ON u.id = m.user_id
             WHERE m.group_id = %s"""
+        # In the keyset index's order, as the service's SELECT DISTINCT happens to write them.
         links = f"""
             INSERT INTO {T["link"]} (stage_id, reviewer_id, sort_key, item_id, reason)
             SELECT %s, o.user_id, i.sort_key, i.id, %s
             FROM {T["item"]} i JOIN {T["owner"]} o ON o.group_id = %s
-            WHERE i.instance_id = %s"""
+            WHERE i.instance_id = %s ORDER BY i.sort_key, i.id"""
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 items,

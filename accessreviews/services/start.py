@@ -56,6 +56,8 @@ from accessreviews.models.instances import (
     ReviewerReason,
     StageStatus,
 )
+from accessreviews.nudge import tick_nudge_after_commit
+from accessreviews.permissions import may_manage
 from accessreviews.snapshot import definition_snapshot
 from directory import audit
 from directory.access import members_at_any_depth, principals_with_access
@@ -699,9 +701,6 @@ def definition_start_now(actor, definition: ReviewDefinition, now=None) -> int:
     Entra's "start now" does. The request writes the NotStarted instances only; the tick (or
     the nudge after commit) initialises them. Returns how many instances it wrote.
     """
-    from accessreviews.nudge import tick_nudge_after_commit
-    from accessreviews.permissions import may_manage
-
     now = now or timezone.now()
     if not may_manage(actor, definition):
         audit.record(actor, "authz.denied.definition_start_now", definition, {})
