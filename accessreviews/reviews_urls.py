@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accessreviews.views import definitions, instances, panel, wizard
+from accessreviews.views import definitions, instances, panel, wizard, work_queue
 
 app_name = "accessreviews"
 
@@ -48,4 +48,11 @@ urlpatterns += [
         name="instance-reresolve",
     ),
     path("instances/<uuid:uuid>/remind/", instances.reminder_send, name="instance-remind"),
+]
+
+# The admins' work queue, Retry of a failed run and Start now of a series.
+urlpatterns += [
+    path("work-queue/", work_queue.work_queue_page, name="work-queue"),
+    path("instances/<uuid:uuid>/retry/", work_queue.instance_retry, name="instance-retry"),
+    path("<uuid:uuid>/start-now/", definitions.definition_start_now, name="definition-start-now"),
 ]

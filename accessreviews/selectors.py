@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from accessreviews import describe, schedule
@@ -23,6 +23,7 @@ from accessreviews.models import (
 )
 from accessreviews.models.instances import InstanceStatus, StageStatus
 from accessreviews.permissions import definitions_visible_to, may_manage
+from accessreviews.services.start import RUNNING
 from directory.models import Application, DirectoryRole, Group, User
 
 PAGE_SIZE = 25
@@ -141,6 +142,16 @@ class DefinitionPage:
         return self.can_manage and self.definition.status != SeriesStatus.ENDED
 
     @property
+    def may_start_now(self) -> bool:
+        """Managers of an active series with no review running (`running` is annotated)."""
+        return (
+            self.can_manage
+            and self.definition.status == SeriesStatus.ACTIVE
+            and self.definition.next_occurrence_at is not None
+            and not getattr(self.definition, "running", True)
+        )
+
+    @property
     def may_delete(self) -> bool:
         return self.can_manage and not self.definition.is_started
 
@@ -165,7 +176,11 @@ def definition_page(user, uuid) -> DefinitionPage:
         Prefetch("fallback_users", queryset=people),
         Prefetch("fallback_groups", queryset=_names(Group, "name")),
     )
-    queryset = ReviewDefinition.objects.select_related("created_by").prefetch_related(
+    running = ReviewInstance.objects.filter(definition_id=OuterRef("pk"), status__in=RUNNING)
+    queryset = ReviewDefinition.objects.select_related("created_by").annotate(
+        running=Exists(running)
+    )
+    queryset = queryset.prefetch_related(
         Prefetch("groups", queryset=_names(Group, "name")),
         Prefetch("excluded_groups", queryset=_names(Group, "name")),
         Prefetch("applications", queryset=_names(Application, "name")),

@@ -103,11 +103,14 @@ def principals_with_access(
     raise ValueError(f"unknown resource type {resource_type!r}")
 
 
-def _subgroups_cte(root_param: str = "%s") -> str:
+def _subgroups_cte(root_param: str = "%s", *, roots_sql: str | None = None) -> str:
     # UNION (not UNION ALL) drops repeated (group, depth) rows; the depth guard ends any walk.
+    anchor = f"SELECT CAST({root_param} AS BIGINT), 0"
+    if roots_sql is not None:
+        anchor = f"SELECT CAST(r.group_id AS BIGINT), 0 FROM ({roots_sql}) r"
     return f"""
         subgroups(group_id, depth) AS (
-            SELECT CAST({root_param} AS BIGINT), 0
+            {anchor}
             UNION
             SELECT n.child_id, s.depth + 1
             FROM {T["nested"]} n JOIN subgroups s ON n.parent_id = s.group_id
@@ -131,6 +134,16 @@ def _group_transitive_users(group_id: int) -> AccessQuery:
                CAST(NULL AS VARCHAR(10)) AS role_assignment_kind
         FROM paths WHERE rank = 1"""
     return AccessQuery(sql, (group_id,))
+
+
+def members_at_any_depth(groups_sql: str, params) -> tuple[str, list]:
+    """SQL selecting `user_id`, once each, of every user member at any depth of the groups
+    that `groups_sql` selects (one column, `group_id`), with its parameters."""
+    sql = f"""
+        WITH RECURSIVE {_subgroups_cte(roots_sql=groups_sql)}
+        SELECT DISTINCT m.user_id FROM subgroups s
+        JOIN {T["user_group"]} m ON m.group_id = s.group_id"""
+    return sql, list(params)
 
 
 def _group_direct_members(group_id: int) -> AccessQuery:

@@ -149,4 +149,6 @@ def test_the_runner_selects_by_name_prefix():
     assert [b.name for b in collect([], repeat=1)][:2] == [
         "notifications.create_10k",
         "notifications.deliver_2k",
+        "engine.start_100k",
+        "engine.decide_50k",
     ]

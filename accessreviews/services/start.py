@@ -1,16 +1,32 @@
 """Starting due occurrences: one instance per resource in scope, set-based (DESIGN.md flow 2).
 
-instance_start() runs in one transaction with a fixed number of statements whatever the size
-of the resource: the items are one INSERT ... SELECT over directory/access.py's query, the
-reviewer links one per reason plus one for fallbacks, the assignments one GROUP BY, the
-messages one INSERT ... SELECT. There is no Python loop over members.
+The tick starts an occurrence in two steps, so a start that fails leaves nothing behind yet is
+tried again:
+
+1. instances_create_due(): per due series, one transaction claims the occurrence (a conditional
+   UPDATE of next_occurrence_index), audits skipped ones and writes one NotStarted instance per
+   resource, carrying the settings snapshot.
+2. instances_initialise_due(): each NotStarted instance (fewer than MAX_START_ATTEMPTS failed
+   attempts) is initialised in its own transaction, claimed NotStarted -> Initializing, with a
+   fixed number of statements whatever the size of the resource: the items are one
+   INSERT ... SELECT over directory/access.py's query, the reviewer links one per reason plus
+   one for fallbacks, the assignments one GROUP BY, the messages one INSERT ... SELECT. There
+   is no Python loop over members. An exception rolls all of it back (items, links, messages,
+   audit event, the claim); the failure is then counted in a transaction of its own, and the
+   third one marks the instance Failed (failed_step start) for the work queue's Retry.
+
+An instance process killed mid-start rolls back the same way but is not counted (nothing was
+left to count it); the next tick simply tries again.
 """
 
 import datetime
+import logging
+import zoneinfo
 from dataclasses import dataclass, field
 
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import CharField, Exists, OuterRef, Subquery, Value
+from django.db.models import CharField, Exists, F, OuterRef, Subquery, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
@@ -34,14 +50,17 @@ from accessreviews.models import (
 )
 from accessreviews.models.instances import (
     ApplyResult,
+    FailedStep,
     InstanceStatus,
     Recommendation,
     ReviewerReason,
     StageStatus,
 )
+from accessreviews.nudge import tick_nudge_after_commit
+from accessreviews.permissions import may_manage
 from accessreviews.snapshot import definition_snapshot
 from directory import audit
-from directory.access import principals_with_access
+from directory.access import members_at_any_depth, principals_with_access
 from directory.models import (
     Application,
     ApplicationOwner,
@@ -61,7 +80,11 @@ from directory.models.groups import GroupKind
 from notifications.models import MessageKind
 from notifications.services import messages_create_many
 
+logger = logging.getLogger(__name__)
+
 UTC = datetime.UTC
+MAX_START_ATTEMPTS = 3
+LAST_ERROR_MAX = 2000
 
 T = {
     "item": DecisionItem._meta.db_table,
@@ -92,6 +115,7 @@ class StartCounts:
     instances: int = 0
     duplicates: int = 0
     skipped_occurrences: int = 0
+    failures: int = 0
     instance_ids: list[int] = field(default_factory=list)
 
 
@@ -99,55 +123,146 @@ class StartCounts:
 
 
 def instances_start_due(now=None) -> StartCounts:
-    """Start every due occurrence. Safe twice and concurrently: each definition is claimed by a
-    conditional UPDATE of its next_occurrence_index, and instances are unique per
-    (definition, resource, occurrence start)."""
+    """Start every due occurrence, then initialise every instance waiting to start. Safe twice
+    and concurrently: each series is claimed by a conditional UPDATE of its
+    next_occurrence_index, each instance by its NotStarted -> Initializing transition, and
+    instances are unique per (definition, resource, occurrence start)."""
     now = now or timezone.now()
     counts = StartCounts()
-    for definition_id in list(ReviewDefinition.objects.due(now).values_list("pk", flat=True)):
-        with transaction.atomic():
-            definition = ReviewDefinition.objects.filter(pk=definition_id).first()
-            if definition is None or definition.status != SeriesStatus.ACTIVE:
-                continue
-            plan = definition.schedule()
-            work = schedule.due_work(plan, definition.next_occurrence_index, now)
-            claimed = ReviewDefinition.objects.filter(
-                pk=definition.pk,
-                status=SeriesStatus.ACTIVE,
-                next_occurrence_index=definition.next_occurrence_index,
-            ).update(
-                next_occurrence_index=work.next_index,
-                next_occurrence_at=work.next.start if work.next else None,
-            )
-            if not claimed:
-                continue  # another tick took it
-            counts.definitions += 1
-            if work.skipped:
-                counts.skipped_occurrences += len(work.skipped)
-                audit.record(
-                    None,
-                    "definition.occurrences_skipped",
-                    definition,
-                    {
-                        "count": len(work.skipped),
-                        "first": iso(work.skipped[0].start),
-                        "last": iso(work.skipped[-1].start),
-                    },
-                )
-            if work.start is None:
-                continue
-            snapshot = definition_snapshot(definition)
-            for resource_type, resource_id in resources_in_scope(definition):
-                try:
-                    instance = instance_start(
-                        definition, work.start, resource_type, resource_id, snapshot=snapshot
-                    )
-                except IntegrityError:
-                    counts.duplicates += 1  # already started (unique per occurrence)
-                    continue
-                counts.instances += 1
-                counts.instance_ids.append(instance.pk)
+    instances_create_due(now, counts)
+    instances_initialise_due(now, counts)
     return counts
+
+
+def instances_create_due(now, counts: StartCounts) -> None:
+    for definition_id in list(ReviewDefinition.objects.due(now).values_list("pk", flat=True)):
+        try:
+            occurrence_create_due(definition_id, now, counts)
+        except Exception:  # noqa: BLE001 - rolled back whole, claim included: the next tick retries
+            logger.exception("start of the due occurrence of review %s failed", definition_id)
+            counts.failures += 1
+
+
+def occurrence_create_due(definition_id: int, now, counts: StartCounts) -> None:
+    """Claim a series' due occurrence and write its NotStarted instances, in one transaction."""
+    with transaction.atomic():
+        definition = ReviewDefinition.objects.filter(pk=definition_id).first()
+        if definition is None or definition.status != SeriesStatus.ACTIVE:
+            return
+        plan = definition.schedule()
+        work = schedule.due_work(plan, definition.next_occurrence_index, now)
+        if not occurrence_claim(definition, work.next_index, work.next):
+            return  # another tick took it
+        counts.definitions += 1
+        if work.skipped:
+            counts.skipped_occurrences += len(work.skipped)
+            audit.record(
+                None,
+                "definition.occurrences_skipped",
+                definition,
+                {
+                    "count": len(work.skipped),
+                    "first": iso(work.skipped[0].start),
+                    "last": iso(work.skipped[-1].start),
+                },
+            )
+        if work.start is not None:
+            instances_create(definition, work.start, work.start.start, counts)
+
+
+def occurrence_claim(definition: ReviewDefinition, next_index: int, following) -> bool:
+    """Move the series past its next occurrence, if nobody did meanwhile."""
+    return bool(
+        ReviewDefinition.objects.filter(
+            pk=definition.pk,
+            status=SeriesStatus.ACTIVE,
+            next_occurrence_index=definition.next_occurrence_index,
+        ).update(
+            next_occurrence_index=next_index,
+            next_occurrence_at=following.start if following else None,
+        )
+    )
+
+
+def instances_create(definition, occurrence, start_at, counts: StartCounts) -> None:
+    """One NotStarted instance per resource in scope, from `start_at` to the end of the same
+    local wall time `duration` calendar days later (the occurrence's own end when it starts
+    on time)."""
+    snapshot = definition_snapshot(definition)
+    end_at = _end_after(definition.time_zone, start_at, _days(snapshot["stages"]))
+    if start_at == occurrence.start:
+        end_at = occurrence.end
+    resources = resources_in_scope(definition)
+    names = _resource_names(resources)
+    for resource_type, resource_id in resources:
+        try:
+            with transaction.atomic():
+                ReviewInstance.objects.create(
+                    **_instance_fields(definition, occurrence, resource_type, resource_id),
+                    resource_name=names[resource_id],
+                    start_at=start_at,
+                    end_at=end_at,
+                    settings_snapshot=snapshot,
+                )
+        except IntegrityError:
+            counts.duplicates += 1  # already started (unique per occurrence)
+
+
+def instances_initialise_due(now, counts: StartCounts) -> None:
+    waiting = ReviewInstance.objects.filter(
+        status=InstanceStatus.NOT_STARTED,
+        attempts__lt=MAX_START_ATTEMPTS,
+        start_at__lte=now,
+    ).order_by("start_at", "pk")
+    for instance_id in list(waiting.values_list("pk", flat=True)):
+        try:
+            instance = instance_initialise(instance_id)
+        except Exception as error:  # noqa: BLE001 - any failure is counted, and retried
+            logger.exception("start of review instance %s failed", instance_id)
+            instance_start_failed(instance_id, error)
+            counts.failures += 1
+            continue
+        if instance is not None:
+            counts.instances += 1
+            counts.instance_ids.append(instance.pk)
+
+
+def instance_initialise(instance_id: int) -> ReviewInstance | None:
+    """Claim a NotStarted instance and initialise it, in one transaction (None if not claimed)."""
+    with transaction.atomic():
+        claimed = ReviewInstance.objects.filter(
+            pk=instance_id,
+            status=InstanceStatus.NOT_STARTED,
+            attempts__lt=MAX_START_ATTEMPTS,
+        ).update(status=InstanceStatus.INITIALIZING)
+        if not claimed:
+            return None  # another tick has it, or an admin changed it
+        instance = ReviewInstance.objects.select_related("definition").get(pk=instance_id)
+        _initialise(instance.definition, instance)
+    return instance
+
+
+def instance_start_failed(instance_id: int, error: Exception) -> None:
+    """Count a failed attempt (its own transaction: the attempt itself was rolled back); the
+    last one allowed marks the instance Failed, with the error, for an admin's Retry."""
+    message = f"{type(error).__name__}: {error}"[:LAST_ERROR_MAX]
+    with transaction.atomic():
+        ReviewInstance.objects.filter(pk=instance_id, status=InstanceStatus.NOT_STARTED).update(
+            attempts=F("attempts") + 1, last_error=message
+        )
+        failed = ReviewInstance.objects.filter(
+            pk=instance_id,
+            status=InstanceStatus.NOT_STARTED,
+            attempts__gte=MAX_START_ATTEMPTS,
+        ).update(status=InstanceStatus.FAILED, failed_step=FailedStep.START)
+        if failed:
+            instance = ReviewInstance.objects.get(pk=instance_id)
+            audit.record(
+                None,
+                "instance.failed",
+                instance,
+                {"step": FailedStep.START, "attempts": instance.attempts, "error": message},
+            )
 
 
 def resources_in_scope(definition: ReviewDefinition) -> list[tuple[str, int]]:
@@ -199,26 +314,62 @@ def _uuid_sql() -> str:
     return "lower(hex(randomblob(16)))"  # Django keeps SQLite UUIDs as 32 hex digits
 
 
+RESOURCE_MODELS = {
+    ResourceType.GROUP: Group,
+    ResourceType.APPLICATION: Application,
+    ResourceType.DIRECTORY_ROLE: DirectoryRole,
+}
+
+
 def _resource_name(resource_type: str, resource_id: int) -> str:
-    model = {
-        ResourceType.GROUP: Group,
-        ResourceType.APPLICATION: Application,
-        ResourceType.DIRECTORY_ROLE: DirectoryRole,
-    }[resource_type]
+    model = RESOURCE_MODELS[resource_type]
     return model.objects.filter(pk=resource_id).values_list("name", flat=True).get()
 
 
-def _stage_windows(definition_schedule_args, stages: list[dict], occurrence) -> list[tuple]:
-    """(start, end) of each stage: stage k ends at the local wall time of the occurrence start
-    plus the durations of stages 1..k (calendar days, as DESIGN.md "Time" says)."""
-    windows, start, days = [], occurrence.start, 0
+def _resource_names(resources: list[tuple[str, int]]) -> dict[int, str]:
+    """Names of a series' resources (all of one type), in one query."""
+    if not resources:
+        return {}
+    model = RESOURCE_MODELS[resources[0][0]]
+    return dict(model.objects.filter(pk__in=[pk for _, pk in resources]).values_list("pk", "name"))
+
+
+def _days(stages: list[dict]) -> int:
+    return sum(stage["duration_days"] for stage in stages)
+
+
+def _end_after(zone_name: str, start: datetime.datetime, days: int) -> datetime.datetime:
+    """The same local wall time as `start`, `days` calendar days later."""
+    zone = zoneinfo.ZoneInfo(zone_name)
+    local = start.astimezone(zone)
+    return schedule.to_utc(local.date() + datetime.timedelta(days=days), local.time(), zone)
+
+
+def _stage_windows(definition, instance: ReviewInstance, stages: list[dict]) -> list[tuple]:
+    """(start, end) of each stage: stage k ends at the local wall time of the instance start
+    plus the durations of stages 1..k (calendar days, as DESIGN.md "Time" says). An occurrence
+    started on time follows its schedule, so a start moved by a DST gap keeps its wall time."""
+    on_time = instance.start_at == instance.occurrence_start
+    windows, start, days = [], instance.start_at, 0
     for stage in stages:
         days += stage["duration_days"]
-        plan = definition_schedule_args(days)
-        end = schedule.occurrence(plan, occurrence.index).end
+        if on_time:
+            end = schedule.occurrence(definition.schedule(days), instance.occurrence_index).end
+        else:
+            end = _end_after(definition.time_zone, instance.start_at, days)
         windows.append((start, end))
         start = end
     return windows
+
+
+def _instance_fields(definition, occurrence, resource_type: str, resource_id: int) -> dict:
+    return {
+        "definition": definition,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "occurrence_index": occurrence.index,
+        "occurrence_start": occurrence.start,
+    }
 
 
 def instance_start(
@@ -229,72 +380,76 @@ def instance_start(
     *,
     snapshot: dict | None = None,
 ) -> ReviewInstance:
-    """Start one instance over one resource, in one transaction (IntegrityError if it exists)."""
+    """Start one instance over one resource on time, in one transaction (IntegrityError if it
+    exists): the tick's two steps in one, for callers that start a single resource."""
     snapshot = snapshot if snapshot is not None else definition_snapshot(definition)
-    stages = snapshot["stages"]
-    windows = _stage_windows(definition.schedule, stages, occurrence)
     with transaction.atomic():
         instance = ReviewInstance.objects.create(
-            definition=definition,
-            resource_type=resource_type,
-            resource_id=resource_id,
+            **_instance_fields(definition, occurrence, resource_type, resource_id),
             resource_name=_resource_name(resource_type, resource_id),
-            occurrence_index=occurrence.index,
-            occurrence_start=occurrence.start,
             start_at=occurrence.start,
             end_at=occurrence.end,
             status=InstanceStatus.INITIALIZING,
             settings_snapshot=snapshot,
         )
-        review_stages = ReviewStage.objects.bulk_create(
-            [
-                ReviewStage(
-                    instance=instance,
-                    ordinal=spec["ordinal"],
-                    start_at=start,
-                    end_at=end,
-                    status=StageStatus.IN_PROGRESS if i == 0 else StageStatus.NOT_STARTED,
-                )
-                for i, (spec, (start, end)) in enumerate(zip(stages, windows, strict=True))
-            ]
-        )
-        stage = review_stages[0]
-        with connection.cursor() as cursor:
-            item_count = _insert_items(cursor, instance, snapshot)
-            links = _insert_links(cursor, instance, stage, stages[0]) if item_count else {}
-            reviewers = insert_assignments(cursor, stage) if item_count else 0
-        messages = 0
-        if reviewers:
-            messages = _create_messages(definition, instance, stage, len(stages))
-        if item_count:
-            ReviewInstance.objects.filter(pk=instance.pk).update(
-                status=InstanceStatus.IN_PROGRESS, current_stage=1
-            )
-            instance.status, instance.current_stage = InstanceStatus.IN_PROGRESS, 1
-        else:
-            now = timezone.now()
-            ReviewStage.objects.filter(instance=instance).update(status=StageStatus.COMPLETED)
-            ReviewInstance.objects.filter(pk=instance.pk).update(
-                status=InstanceStatus.COMPLETED, completed_at=now
-            )
-            instance.status, instance.completed_at = InstanceStatus.COMPLETED, now
-        audit.record(
-            None,
-            "instance.started",
-            instance,
-            {
-                "definition": definition.pk,
-                "resource_type": resource_type,
-                "resource_id": resource_id,
-                "occurrence_index": occurrence.index,
-                "items": item_count,
-                "links": links,
-                "reviewers": reviewers,
-                "messages": messages,
-                "status": instance.status,
-            },
-        )
+        _initialise(definition, instance)
     return instance
+
+
+def _initialise(definition: ReviewDefinition, instance: ReviewInstance) -> None:
+    """Stages, items, links, assignments, messages and the audit event of a claimed instance
+    (status Initializing), inside the caller's transaction."""
+    snapshot = instance.settings_snapshot
+    stages = snapshot["stages"]
+    windows = _stage_windows(definition, instance, stages)
+    review_stages = ReviewStage.objects.bulk_create(
+        [
+            ReviewStage(
+                instance=instance,
+                ordinal=spec["ordinal"],
+                start_at=start,
+                end_at=end,
+                status=StageStatus.IN_PROGRESS if i == 0 else StageStatus.NOT_STARTED,
+            )
+            for i, (spec, (start, end)) in enumerate(zip(stages, windows, strict=True))
+        ]
+    )
+    stage = review_stages[0]
+    with connection.cursor() as cursor:
+        item_count = _insert_items(cursor, instance, snapshot)
+        links = _insert_links(cursor, instance, stage, stages[0]) if item_count else {}
+        reviewers = insert_assignments(cursor, stage) if item_count else 0
+    messages = 0
+    if reviewers:
+        messages = _create_messages(definition, instance, stage, len(stages))
+    if item_count:
+        ReviewInstance.objects.filter(pk=instance.pk).update(
+            status=InstanceStatus.IN_PROGRESS, current_stage=1
+        )
+        instance.status, instance.current_stage = InstanceStatus.IN_PROGRESS, 1
+    else:
+        now = timezone.now()
+        ReviewStage.objects.filter(instance=instance).update(status=StageStatus.COMPLETED)
+        ReviewInstance.objects.filter(pk=instance.pk).update(
+            status=InstanceStatus.COMPLETED, completed_at=now
+        )
+        instance.status, instance.completed_at = InstanceStatus.COMPLETED, now
+    audit.record(
+        None,
+        "instance.started",
+        instance,
+        {
+            "definition": definition.pk,
+            "resource_type": instance.resource_type,
+            "resource_id": instance.resource_id,
+            "occurrence_index": instance.occurrence_index,
+            "items": item_count,
+            "links": links,
+            "reviewers": reviewers,
+            "messages": messages,
+            "status": instance.status,
+        },
+    )
 
 
 def _insert_items(cursor, instance: ReviewInstance, snapshot: dict) -> int:
@@ -421,15 +576,18 @@ def reviewer_candidates(reviewer_type: str, instance: ReviewInstance, definition
 
 
 def people(users_table: str, groups_table: str, instance, definition_stage_id: int):
-    # Users named on the stage, and the DIRECT members of the groups named on it (nested
-    # members of reviewer groups are not flattened yet).
+    """SQL selecting (item_id, reviewer_id): every item of the instance with each user named
+    on the stage and each member, at any depth, of the groups named on it."""
+    members_sql, members_params = members_at_any_depth(
+        f"SELECT sg.group_id FROM {groups_table} sg WHERE sg.definitionstage_id = %s",
+        [definition_stage_id],
+    )
     return (
         f"SELECT i.id AS item_id, x.user_id AS reviewer_id FROM {T['item']} i JOIN ("
         f"SELECT su.user_id FROM {users_table} su WHERE su.definitionstage_id = %s "
-        f"UNION SELECT m.user_id FROM {groups_table} sg "
-        f"JOIN {T['membership']} m ON m.group_id = sg.group_id "
-        "WHERE sg.definitionstage_id = %s) x ON 1 = 1 WHERE i.instance_id = %s",
-        [definition_stage_id, definition_stage_id, instance.pk],
+        f"UNION SELECT gm.user_id FROM ({members_sql}) gm"
+        ") x ON 1 = 1 WHERE i.instance_id = %s",
+        [definition_stage_id, *members_params, instance.pk],
     )
 
 
@@ -522,3 +680,67 @@ def _create_messages(definition, instance, stage: ReviewStage, stage_count: int)
         ),
         email=definition.mail_notifications_enabled,
     )
+
+
+# --- Start now ---------------------------------------------------------------------------------
+
+# An instance in one of these is "running": a series starts its next occurrence only after.
+RUNNING = (
+    InstanceStatus.NOT_STARTED,
+    InstanceStatus.INITIALIZING,
+    InstanceStatus.IN_PROGRESS,
+    InstanceStatus.AUTO_REVIEWING,
+)
+
+
+def definition_start_now(actor, definition: ReviewDefinition, now=None) -> int:
+    """Start the series' next occurrence now, as an admin asks from the series page.
+
+    The occurrence keeps its duration (its stages end at the same local wall time as now, N
+    calendar days later) and the series goes on with the following one as scheduled, as
+    Entra's "start now" does. The request writes the NotStarted instances only; the tick (or
+    the nudge after commit) initialises them. Returns how many instances it wrote.
+    """
+    now = now or timezone.now()
+    if not may_manage(actor, definition):
+        audit.record(actor, "authz.denied.definition_start_now", definition, {})
+        raise PermissionDenied("You may read this review but not manage it.")
+    with transaction.atomic():
+        definition.refresh_from_db()
+        occurrence, following = _next_to_start_now(definition)
+        if not occurrence_claim(definition, occurrence.index + 1, following):
+            raise ValidationError("The series changed meanwhile; reload and try again.")
+        counts = StartCounts()
+        instances_create(definition, occurrence, now, counts)
+        created = ReviewInstance.objects.filter(
+            definition=definition, occurrence_start=occurrence.start
+        ).count()
+        audit.record(
+            actor,
+            "definition.started_now",
+            definition,
+            {
+                "occurrence_index": occurrence.index,
+                "scheduled_start": iso(occurrence.start),
+                "start": iso(now),
+                "instances": created,
+            },
+        )
+        tick_nudge_after_commit()
+    definition.refresh_from_db()
+    return created
+
+
+def _next_to_start_now(definition: ReviewDefinition):
+    """The series' next unstarted occurrence and the one after it; ValidationError if the
+    series may not start now."""
+    if definition.status != SeriesStatus.ACTIVE:
+        raise ValidationError("Only an active series can be started now.")
+    if definition.instances.filter(status__in=RUNNING).exists():
+        raise ValidationError("A review of this series is running: start the next one after it.")
+    plan = definition.schedule()
+    index = definition.next_occurrence_index
+    if not schedule.exists(plan, index):
+        raise ValidationError("This series has no more occurrences to start.")
+    following = schedule.occurrence(plan, index + 1) if schedule.exists(plan, index + 1) else None
+    return schedule.occurrence(plan, index), following

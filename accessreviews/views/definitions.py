@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST, require_safe
 from accessreviews import describe, selectors
 from accessreviews.choices import ScopeType, SeriesStatus
 from accessreviews.services import definitions as services
+from accessreviews.services import start as start_services
 from directory import audit
 from directory.capabilities import capabilities_for
 
@@ -106,3 +107,10 @@ def definition_delete(request, uuid):
         return redirect("accessreviews:definition-detail", uuid=definition.uuid)
     messages.success(request, f"Deleted the review “{definition.name}”.")
     return redirect("accessreviews:definition-list")
+
+
+@require_POST
+@login_required
+def definition_start_now(request, uuid):
+    done = "Starting now: the review opens within a minute, and its reviewers are told."
+    return _act(request, uuid, start_services.definition_start_now, done)

@@ -4,8 +4,10 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
+from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from accessreviews.health import STALE_AFTER_SECONDS
 from accessreviews.health import report as health_report
 from accessreviews.models import SchedulerHeartbeat
 from accessreviews.selectors_panel import my_reviews_summary
@@ -24,6 +26,9 @@ def home(request):
     }
     if caps.read_all:
         context["chain_head"] = audit.chain_head()
+    if context["heartbeat"] is not None:
+        age = timezone.now() - context["heartbeat"].last_tick_at
+        context["heartbeat_stale"] = age.total_seconds() > STALE_AFTER_SECONDS
     return render(request, "accessreviews/home.html", context)
 
 

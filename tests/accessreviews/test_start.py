@@ -379,3 +379,40 @@ def test_an_application_review_recommends_from_sign_ins_to_that_application(admi
     recommendations = dict(instance.items.values_list("principal_id", "recommendation"))
     assert recommendations == {used.pk: Recommendation.APPROVE, unused.pk: Recommendation.DENY}
     assert links(instance) == {(used.pk, owner.pk, "owner"), (unused.pk, owner.pk, "owner")}
+
+
+def test_nested_members_of_reviewer_and_fallback_groups_review(admin_user, team):
+    falcon, _, people = team
+    reviewers, deputies = GroupFactory(name="Reviewers"), GroupFactory(name="Deputies")
+    fallbacks, backups = GroupFactory(name="Fallbacks"), GroupFactory(name="Backups")
+    nest(reviewers, deputies)
+    nest(fallbacks, backups)
+    rita, dan = person("Rita Reviewer"), person("Dan Deputy")
+    fay, ben = person("Fay Fallback"), person("Ben Backup")
+    add_members(reviewers, rita)
+    add_members(deputies, dan)
+    add_members(fallbacks, fay)
+    add_members(backups, ben)
+    create(
+        admin_user,
+        [falcon],
+        stages=stage(reviewer_type=ReviewerType.SELECTED, reviewer_group_ids=[reviewers.pk]),
+    )
+    instance = ReviewInstance.objects.get(pk=instances_start_due(NOW).instance_ids[0])
+    assert {reviewer for _, reviewer, _ in links(instance)} == {rita.pk, dan.pk}
+
+    manager = person("Mona Manager")
+    User.objects.filter(pk=people["alice"].pk).update(manager=manager)
+    second = GroupFactory(name="Second")
+    add_members(second, people["alice"], people["bob"])
+    create(
+        admin_user,
+        [second],
+        stages=stage(reviewer_type=ReviewerType.MANAGERS, fallback_group_ids=[fallbacks.pk]),
+    )
+    instance = ReviewInstance.objects.get(pk=instances_start_due(NOW).instance_ids[0])
+    assert links(instance) == {
+        (people["alice"].pk, manager.pk, "manager"),
+        (people["bob"].pk, fay.pk, "fallback"),
+        (people["bob"].pk, ben.pk, "fallback"),
+    }
