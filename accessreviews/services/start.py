@@ -84,6 +84,11 @@ logger = logging.getLogger(__name__)
 
 UTC = datetime.UTC
 MAX_START_ATTEMPTS = 3
+# PostgreSQL plans the first decisions on a big new stage from statistics that have never seen
+# it (autovacuum analyses later): a decide-all right after the start would nest a loop over
+# every link inside one over every history row. A start this big analyses the item and link
+# tables itself (ANALYZE samples a bounded number of rows, whatever the table's size).
+ANALYZE_AFTER_ITEMS = 10_000
 LAST_ERROR_MAX = 2000
 
 T = {
@@ -419,6 +424,8 @@ def _initialise(definition: ReviewDefinition, instance: ReviewInstance) -> None:
         item_count = _insert_items(cursor, instance, snapshot)
         links = _insert_links(cursor, instance, stage, stages[0]) if item_count else {}
         reviewers = insert_assignments(cursor, stage) if item_count else 0
+        if connection.vendor == "postgresql" and item_count >= ANALYZE_AFTER_ITEMS:
+            cursor.execute(f"ANALYZE {T['item']}, {T['link']}")
     messages = 0
     if reviewers:
         messages = _create_messages(definition, instance, stage, len(stages))
