@@ -145,10 +145,7 @@ def test_the_runner_selects_by_name_prefix():
     assert [b.name for b in collect(["notifications.deliver"], repeat=1)] == [
         "notifications.deliver_2k"
     ]
-    # Every area's benchmarks are collected; other areas (panel, ...) add theirs after these.
-    assert [b.name for b in collect([], repeat=1)][:2] == [
-        "notifications.create_10k",
-        "notifications.deliver_2k",
-        "engine.start_100k",
-        "engine.decide_50k",
-    ]
+    # Every area's benchmarks are collected, each area's in its own order.
+    names = [b.name for b in collect([], repeat=1)]
+    assert names[:2] == ["notifications.create_10k", "notifications.deliver_2k"]
+    assert {"engine.start_100k", "engine.decide_50k", "panel.page_100k"} <= set(names)
