@@ -5,8 +5,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.db.models import Count
 
+from accessreviews.choices import DeniedGuestAction, PrincipalScope
 from accessreviews.models import DecisionItem, ReviewInstance
-from accessreviews.models.instances import ApplyResult, FailedStep, InstanceStatus
+from accessreviews.models.instances import (
+    ApplyResult,
+    FailedStep,
+    InstanceStatus,
+    VerificationStatus,
+)
 from accessreviews.services import apply as apply_service
 from accessreviews.services.apply import (
     Outcome,
@@ -15,7 +21,9 @@ from accessreviews.services.apply import (
     apply_preview,
     apply_request,
 )
+from accessreviews.services.verify import instance_verify
 from accessreviews.tasks import tick
+from directory import guests
 from directory.models import (
     AppRoleAssignment,
     AuditEvent,
@@ -41,6 +49,7 @@ from tests.accessreviews.apply_fixtures import (
 from tests.factories import (
     AppRoleFactory,
     GroupFactory,
+    GuestFactory,
     UserFactory,
     add_members,
     add_owners,
@@ -380,3 +389,34 @@ def test_a_chunk_is_a_fixed_number_of_queries(admin_user, size, django_assert_nu
     with django_assert_num_queries(29 + (connection.vendor == "postgresql")):
         assert apply_chunk(instance, AFTER, size=1000) == size
     assert members(group) == set()
+
+
+def test_denied_guests_are_blocked_then_deleted_and_their_results_stay(admin_user, falcon):
+    group, _, _ = falcon
+    gus, gina = GuestFactory(display_name="Gus"), GuestFactory(display_name="Gina")
+    add_members(group, gus, gina)
+    instance = completed_review(
+        admin_user,
+        {gus: DENY, gina: DENY},
+        groups=[group],
+        principal_scope=PrincipalScope.GUESTS_ONLY,
+        denied_guest_action=DeniedGuestAction.DISABLE_AND_DELETE,
+    )
+    assert apply_preview(instance).outcomes == {Outcome.BLOCK_GUEST: 2}
+    apply_now(admin_user, instance)
+    for guest in (gus, gina):
+        guest.refresh_from_db()
+        assert not guest.is_active and guest.deletion_scheduled_at == AFTER + guests.DELETE_AFTER
+        item = item_of(instance, guest)
+        assert item.apply_result == ApplyResult.APPLIED
+        assert item.apply_detail.startswith("sign-in blocked; the account is deleted on 2027-01-14")
+        assert item.verification_status == VerificationStatus.VERIFIED
+    assert {gus.pk, gina.pk} <= members(group)  # as in Entra: grants go with the account
+    assert GrantRevocation.objects.count() == 0
+    guests.user_reenable(admin_user, gina)
+    assert guests.users_delete_due(AFTER + guests.DELETE_AFTER) == 1
+    instance_verify(instance)
+    assert item_of(instance, gus).verification == "the account was deleted"
+    assert item_of(instance, gina).verification_status == VerificationStatus.STILL_HAS_ACCESS
+    assert gus.pk not in members(group) and gina.pk in members(group)
+    assert item_of(instance, gus).principal_name == "Gus"  # the result stays visible
