@@ -264,6 +264,8 @@ def apply_preview(instance: ReviewInstance, page_number=1) -> ApplyPreview:
         )[:50]
     )
     page = Paginator(denied.order_by("sort_key", "id"), PREVIEW_PAGE_SIZE).get_page(page_number)
+    for item in page:  # the shown page only
+        item.outcome_label = Outcome.LABELS.get(item.outcome, item.outcome)
     return ApplyPreview(
         instance=instance,
         decisions=decisions,
