@@ -235,6 +235,11 @@ class ApplyPreview:
         return removal_over_limit(self.would_remove, self.total, self.limit_percent)
 
     @property
+    def to_remove(self) -> int:
+        """Denied people who lose access (or sign-in) when applied; the rest are kept."""
+        return self.outcomes.get(Outcome.REMOVE, 0) + self.outcomes.get(Outcome.BLOCK_GUEST, 0)
+
+    @property
     def outcome_rows(self) -> list[tuple[str, str, int]]:
         return [(key, label, self.outcomes.get(key, 0)) for key, label in Outcome.LABELS.items()]
 
