@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 # Each area module defines benchmarks(repeat=...) -> list[Benchmark]; later areas add theirs.
-AREAS = ["benchmarks.notifications"]
+AREAS = ["benchmarks.notifications", "benchmarks.apply"]
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = BASE_DIR / "var" / "bench.json"

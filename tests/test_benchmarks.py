@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from benchmarks import notifications
+from benchmarks import apply, notifications
 from benchmarks.harness import (
     EXIT_ERROR,
     EXIT_OK,
@@ -125,6 +125,13 @@ def test_number_formats():
 
 
 @pytest.mark.django_db
+def test_a_tiny_apply_run():
+    results, lines = run([apply.apply_benchmark(30, repeat=1)])
+    assert [r.error for r in results] == [None], lines
+    assert LINE.match(lines[0])["name"] == "apply.denials_30"
+
+
+@pytest.mark.django_db
 def test_a_tiny_notifications_run(tmp_path):
     benches = [
         notifications.create_benchmark(20, repeat=1, warmup=1),
@@ -148,4 +155,5 @@ def test_the_runner_selects_by_name_prefix():
     assert [b.name for b in collect([], repeat=1)] == [
         "notifications.create_10k",
         "notifications.deliver_2k",
+        "apply.denials_50k",
     ]

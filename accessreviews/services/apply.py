@@ -30,16 +30,14 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     Case,
     CharField,
     Count,
     F,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
     When,
 )
@@ -49,7 +47,12 @@ from django.utils import timezone
 from accessreviews.choices import Decision, DeniedGuestAction
 from accessreviews.models import DecisionItem, ReviewInstance
 from accessreviews.models.definitions import GUARD_MINIMUM_REMOVALS
-from accessreviews.models.instances import ApplyResult, FailedStep, InstanceStatus
+from accessreviews.models.instances import (
+    ApplyResult,
+    FailedStep,
+    InstanceStatus,
+    VerificationStatus,
+)
 from accessreviews.permissions import may_manage
 from accessreviews.services.start import iso
 from directory import audit, guests
@@ -80,6 +83,7 @@ PREVIEW_PAGE_SIZE = 50
 PROTECTED_REASON = "a protected account (PROTECTED_PRINCIPALS): reviews never remove its access"
 LAST_ADMIN_REASON = "the last active Global Administrator: reviews never remove their access"
 ALREADY_GONE_DETAIL = "the access was already gone"
+VERIFIED_DETAIL = "access removed"
 
 
 class ApplyFault(RuntimeError):
@@ -113,9 +117,9 @@ def global_admin_holders() -> QuerySet:
         group__is_role_assignable=True,
         group_id__in=active.filter(group__isnull=False).values("group_id"),
     ).values("user_id")
-    return User.objects.filter(is_active=True, deleted_at__isnull=True).filter(
-        Q(id__in=active.filter(user__isnull=False).values("user_id")) | Q(id__in=through_groups)
-    )
+    # A UNION of the (few) holders drives the lookup, rather than an OR over every user.
+    holders = active.filter(user__isnull=False).values("user_id").union(through_groups)
+    return User.objects.filter(is_active=True, deleted_at__isnull=True, pk__in=holders)
 
 
 def last_global_admin_ids() -> list[int]:
@@ -147,7 +151,7 @@ class Outcome:
     }
 
 
-def _blocks_guests(instance: ReviewInstance) -> bool:
+def blocks_guests(instance: ReviewInstance) -> bool:
     action = instance.settings_snapshot.get("settings", {}).get("denied_guest_action")
     return action == DeniedGuestAction.DISABLE_AND_DELETE
 
@@ -178,7 +182,7 @@ def _outcomes(instance: ReviewInstance, items: QuerySet) -> QuerySet:
         (user & Q(principal_id__in=protected_user_ids()), Outcome.PROTECTED, PROTECTED_REASON),
         (user & Q(principal_id__in=last_global_admin_ids()), Outcome.LAST_ADMIN, LAST_ADMIN_REASON),
     ]
-    if _blocks_guests(instance):
+    if blocks_guests(instance):
         rules.append((user & Q(principal_user_type=UserType.GUEST), Outcome.BLOCK_GUEST, ""))
     if unmanaged:
         rules.append((Q(pk__isnull=False), Outcome.NOT_SUPPORTED, unmanaged))
@@ -431,12 +435,13 @@ def instance_apply(instance: ReviewInstance, now=None) -> bool | None:
     """Run an Applying instance's chunks to the end. True: applied now; False: this attempt
     failed (counted); None: not Applying, or another worker holds it."""
     now = now or timezone.now()
-    chunks = 0
+    chunks, after_id = 0, 0
     try:
         while True:
-            handled = apply_chunk(instance, now)
-            if handled is None:
+            outcome = _apply_chunk(instance, now, settings.APPLY_CHUNK_SIZE, after_id)
+            if outcome is None:
                 return None
+            handled, after_id = outcome
             if handled == 0:
                 return _finish(instance, now)
             chunks += 1
@@ -467,21 +472,26 @@ def _pending(instance: ReviewInstance) -> QuerySet:
 def apply_chunk(instance: ReviewInstance, now=None, size: int | None = None) -> int | None:
     """Apply the next chunk of denied items in one transaction; how many it settled (0: none
     left), or None when the instance is not Applying or another worker holds it."""
-    now = now or timezone.now()
-    size = size or settings.APPLY_CHUNK_SIZE
+    outcome = _apply_chunk(instance, now or timezone.now(), size or settings.APPLY_CHUNK_SIZE)
+    return None if outcome is None else outcome[0]
+
+
+def _apply_chunk(instance, now, size: int, after_id: int = 0) -> tuple[int, int] | None:
+    """The chunk after item `after_id` (items before it were settled by this run's earlier
+    chunks, so the boundary query never walks over them): (settled, its last item id)."""
     with transaction.atomic():
         locked = _lock_applying(instance)
         if locked is None:
             return None
-        pending = _pending(locked).order_by("pk")
+        pending = _pending(locked).filter(pk__gt=after_id).order_by("pk")
         last_id = pending.values_list("pk", flat=True)[size - 1 : size].first()
         chunk = pending if last_id is None else pending.filter(pk__lte=last_id)
         stamp = {"applied_by_id": locked.apply_requested_by_id, "applied_at": now}
         handled = _mark_protected(chunk, stamp)
-        if _blocks_guests(locked):
+        if blocks_guests(locked):
             handled += _block_guests(locked, chunk, stamp, now)
         handled += _revoke(locked, chunk, stamp)
-    return handled
+    return handled, last_id or after_id
 
 
 def _mark_protected(chunk: QuerySet, stamp: dict) -> int:
@@ -552,25 +562,37 @@ def _revoke(instance: ReviewInstance, chunk: QuerySet, stamp: dict) -> int:
     if not revocation_requests_add(batch, requests, actor_label=label):
         return 0
     revoke_grants(batch, actor)
-    result = GrantRevocation.objects.filter(batch=batch, ref=OuterRef("pk"))
-    mapped = Case(
-        *(When(result=r, then=Value(a)) for r, a in RESULTS.items()),
-        default=Value(ApplyResult.UNKNOWN_FAILURE),
-        output_field=CharField(),
-    )
-    detail = Case(
-        When(result=RevocationResult.ALREADY_GONE, then=Value(ALREADY_GONE_DETAIL)),
-        default=F("reason"),
-        output_field=CharField(),
-    )
-    return DecisionItem.objects.filter(
-        pk__in=GrantRevocation.objects.filter(batch=batch).values("ref"),
-        apply_result=ApplyResult.NEW,
-    ).update(
-        apply_result=Subquery(result.annotate(mapped=mapped).values("mapped")[:1]),
-        apply_detail=Subquery(result.annotate(detail=detail).values("detail")[:1]),
-        **stamp,
-    )
+    return _join_results(batch, stamp)
+
+
+def _join_results(batch, stamp: dict) -> int:
+    """One UPDATE ... FROM the batch's results: apply result, detail, who and when; what the
+    directory removed is verified at once (it said so in this very transaction)."""
+    item, rev = DecisionItem._meta.db_table, GrantRevocation._meta.db_table
+    result = " ".join(f"WHEN '{r}' THEN '{a}'" for r, a in RESULTS.items())
+    gone = f"rev.result IN ('{RevocationResult.REMOVED}', '{RevocationResult.ALREADY_GONE}')"
+    sql = f"""
+        UPDATE {item} SET
+            apply_result = CASE rev.result {result} ELSE '{ApplyResult.UNKNOWN_FAILURE}' END,
+            apply_detail = CASE WHEN rev.result = %s THEN %s ELSE rev.reason END,
+            verification_status = CASE WHEN {gone} THEN %s ELSE '' END,
+            verification = CASE WHEN {gone} THEN %s ELSE '' END,
+            applied_by_id = %s, applied_at = %s
+        FROM {rev} rev
+        WHERE rev.batch = %s AND rev.ref = {item}.id AND {item}.apply_result = %s"""
+    params = [
+        RevocationResult.ALREADY_GONE,
+        ALREADY_GONE_DETAIL,
+        VerificationStatus.VERIFIED,
+        VERIFIED_DETAIL,
+        stamp["applied_by_id"],
+        connection.ops.adapt_datetimefield_value(stamp["applied_at"]),
+        batch.hex if connection.vendor == "sqlite" else batch,
+        ApplyResult.NEW,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 def _finish(instance: ReviewInstance, now) -> bool | None:
@@ -599,7 +621,7 @@ def _finish(instance: ReviewInstance, now) -> bool | None:
             locked,
             {"results": results, "messages": messages},
         )
-    instance_verify(locked, now)
+    instance_verify(locked, now, just_applied=True)
     return True
 
 

@@ -38,6 +38,7 @@ from accessreviews.choices import Decision
 from accessreviews.models import DecisionItem, ReviewInstance
 from accessreviews.models.instances import ApplyResult, InstanceStatus, VerificationStatus
 from accessreviews.permissions import definitions_visible_to
+from accessreviews.services.apply import VERIFIED_DETAIL, blocks_guests
 from accessreviews.services.start import ROLE_KINDS
 from directory.access import principals_with_access
 from directory.models import AccessPath, GrantRevocation, Group, RevocationResult, User
@@ -68,15 +69,19 @@ def _applied(instance: ReviewInstance) -> QuerySet:
 
 
 @transaction.atomic
-def instance_verify(instance: ReviewInstance, now=None) -> dict:
-    """Recompute the verification of an instance's applied items; counts per status."""
+def instance_verify(instance: ReviewInstance, now=None, *, just_applied=False) -> dict:
+    """Recompute the verification of an instance's applied items; counts per status.
+
+    just_applied: apply's join-back already wrote step 1 in the transaction that removed the
+    grants, so it is skipped (it rewrites every applied row)."""
     revoked = _revocations(instance).filter(
         result__in=[RevocationResult.REMOVED, RevocationResult.ALREADY_GONE]
     )
     through_directory = _applied(instance).filter(Exists(revoked))
-    through_directory.update(
-        verification_status=VerificationStatus.VERIFIED, verification="access removed"
-    )
+    if not just_applied:
+        through_directory.update(
+            verification_status=VerificationStatus.VERIFIED, verification=VERIFIED_DETAIL
+        )
     _mark_remaining_access(instance)
     restored = (
         _revocations(instance)
@@ -84,14 +89,14 @@ def instance_verify(instance: ReviewInstance, now=None) -> dict:
         .order_by("-restored_at")
     )
     restored_on = Cast(Cast(Subquery(restored.values("restored_at")[:1]), DateField()), CharField())
-    through_directory.filter(verification_status=VerificationStatus.MISMATCH).filter(
-        Exists(restored)
-    ).update(
+    mismatches = _applied(instance).filter(verification_status=VerificationStatus.MISMATCH)
+    mismatches.filter(Exists(restored)).update(
         verification=Concat(
             Value("re-granted by import on "), restored_on, output_field=CharField()
         )
     )
-    _verify_blocked_guests(instance, revoked)
+    if blocks_guests(instance):
+        _verify_blocked_guests(instance)
     return dict(
         _applied(instance).order_by().values_list("verification_status").annotate(n=Count("id"))
     )
@@ -129,7 +134,7 @@ def _mark_remaining_access(instance: ReviewInstance) -> None:
         cursor.execute(sql, params)
 
 
-def _verify_blocked_guests(instance: ReviewInstance, revoked: QuerySet) -> None:
+def _verify_blocked_guests(instance: ReviewInstance) -> None:
     user = User.objects.filter(pk=OuterRef("principal_id"))
     deleted = Exists(user.filter(deleted_at__isnull=False))
     blocked = Exists(user.filter(is_active=False))
