@@ -428,24 +428,36 @@ def revoke_grants(batch, actor=None) -> dict[str, int]:
     """
     batch_value = batch.hex if connection.vendor == "sqlite" else batch
     pending = f"rev.batch = %s AND rev.result = '{RevocationResult.PENDING}'"
+    # Only the statements for the kinds of grant the batch holds (each is a pass over it).
+    kinds = {
+        (ResourceType(r), PrincipalType(p))
+        for r, p in _fetch(
+            f"SELECT DISTINCT resource_type, principal_type FROM {T['revocation']} "
+            "WHERE batch = %s",
+            [batch_value],
+        )
+    }
+    grants = {key: sql for key, sql in _DIRECT_GRANT.items() if key in kinds}
     with connection.cursor() as cursor:
-        _mark_unmanaged_groups(cursor, pending, batch_value)
+        if any(resource == ResourceType.GROUP for resource, _ in kinds):
+            _mark_unmanaged_groups(cursor, pending, batch_value)
         exists_direct = " OR ".join(
-            f"({_kind(*key)} AND EXISTS ({exists}))" for key, (exists, _) in _DIRECT_GRANT.items()
+            f"({_kind(*key)} AND EXISTS ({exists}))" for key, (exists, _) in grants.items()
         )
-        cursor.execute(
-            f"UPDATE {T['revocation']} SET result = %s WHERE id IN ("
-            f"SELECT rev.id FROM {T['revocation']} rev WHERE {pending} AND ({exists_direct}))",
-            [RevocationResult.REMOVED, batch_value],
-        )
-        _mark_indirect_access(cursor, pending, batch_value)
+        if grants:
+            cursor.execute(
+                f"UPDATE {T['revocation']} SET result = %s WHERE id IN (SELECT rev.id FROM "
+                f"{T['revocation']} rev WHERE {pending} AND ({exists_direct}))",
+                [RevocationResult.REMOVED, batch_value],
+            )
+        _mark_indirect_access(cursor, pending, batch_value, kinds)
         cursor.execute(
             f"UPDATE {T['revocation']} SET result = %s "
             f"WHERE id IN (SELECT rev.id FROM {T['revocation']} rev WHERE {pending})",
             [RevocationResult.ALREADY_GONE, batch_value],
         )
         removed = f"rev.batch = %s AND rev.result = '{RevocationResult.REMOVED}'"
-        for key, (_, delete_sql) in _DIRECT_GRANT.items():
+        for key, (_, delete_sql) in grants.items():
             cursor.execute(delete_sql.format(match=f"{removed} AND {_kind(*key)}"), [batch_value])
     counts = dict.fromkeys(RevocationResult.values, 0)
     for result, count in _fetch(
@@ -479,7 +491,7 @@ def _mark_unmanaged_groups(cursor, pending: str, batch_value) -> None:
         )
 
 
-def _mark_indirect_access(cursor, pending: str, batch_value) -> None:
+def _mark_indirect_access(cursor, pending: str, batch_value, kinds) -> None:
     """Pending requests whose principal still reaches the resource by another path."""
     nested_sql = f"""
         WITH RECURSIVE roots AS (
@@ -503,10 +515,22 @@ def _mark_indirect_access(cursor, pending: str, batch_value) -> None:
         JOIN {T["app_assignment"]} a ON a.app_role_id = r.id AND a.group_id IS NOT NULL
         JOIN {T["user_group"]} m ON m.group_id = a.group_id AND m.user_id = rev.principal_id
         WHERE {pending} AND {_kind(ResourceType.APPLICATION, PrincipalType.USER)}"""
-    for select_sql, params, reason in (
-        (nested_sql, [batch_value, batch_value], "access is through a nested group"),
-        (via_group_sql, [batch_value], "access is through a group assignment"),
+    for kind, select_sql, params, reason in (
+        (
+            (ResourceType.GROUP, PrincipalType.USER),
+            nested_sql,
+            [batch_value, batch_value],
+            "access is through a nested group",
+        ),
+        (
+            (ResourceType.APPLICATION, PrincipalType.USER),
+            via_group_sql,
+            [batch_value],
+            "access is through a group assignment",
+        ),
     ):
+        if kind not in kinds:
+            continue
         cursor.execute(
             f"UPDATE {T['revocation']} SET result = %s, reason = %s WHERE id IN ({select_sql})",
             [RevocationResult.NOT_SUPPORTED, reason, *params],

@@ -382,11 +382,12 @@ def test_a_chunk_is_a_fixed_number_of_queries(admin_user, size, django_assert_nu
     # 1 savepoint; 2 lock the instance row (with the confirming admin); 3 the chunk's last id;
     # 4 the only active Global Administrator (the admin here); 5 UPDATE their item (one more
     # UPDATE when PROTECTED_PRINCIPALS is set); 6 the revocations' INSERT ... SELECT;
-    # revoke_grants: 7 savepoint, 8-9 dynamic / synced groups, 10 removed, 11-12 nested /
-    # group assignment, 13 already gone, 14-19 the six DELETEs, 20 counts, 21 event exists?,
-    # 22-26 its audit event (savepoint, chain head, digest rows, INSERT, release; PostgreSQL
-    # also takes the chain's advisory lock), 27 release; 28 the join-back UPDATE; 29 release.
-    with django_assert_num_queries(29 + (connection.vendor == "postgresql")):
+    # revoke_grants: 7 savepoint, 8 the batch's kinds of grant, 9-10 dynamic / synced groups,
+    # 11 removed, 12 nested groups, 13 already gone, 14 the memberships' DELETE, 15 counts,
+    # 16 event exists?, 17-21 its audit event (savepoint, chain head, digest rows, INSERT,
+    # release; PostgreSQL also takes the chain's advisory lock), 22 release; 23 the join-back
+    # UPDATE; 24 release.
+    with django_assert_num_queries(24 + (connection.vendor == "postgresql")):
         assert apply_chunk(instance, AFTER, size=1000) == size
     assert members(group) == set()
 

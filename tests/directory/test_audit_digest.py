@@ -1,0 +1,48 @@
+"""The audit digest's fast row encoding is byte for byte the canonical JSON of each row."""
+
+import hashlib
+import uuid
+
+import pytest
+
+from directory import access, audit
+from directory.models import User
+from tests.factories import GroupFactory, UserFactory, add_members
+
+pytestmark = pytest.mark.django_db
+
+
+def reference_digest(source_name, operation) -> tuple[int, str]:
+    """DESIGN.md's definition, row by row: sha256 over canonical_json(row) + "\\n"."""
+    digest, count = hashlib.sha256(), 0
+    for row in audit._sources[source_name].rows(operation):
+        digest.update(audit.canonical_json(row).encode() + b"\n")
+        count += 1
+    return count, digest.hexdigest() if count else ""
+
+
+def test_revocation_batches_digest_as_their_canonical_rows():
+    group = GroupFactory()
+    people = UserFactory.create_batch(7)
+    add_members(group, *people[:5])
+    batch = uuid.uuid4()
+    requests = [(i, "group", group.pk, "user", u.pk) for i, u in enumerate(people)]
+    access.revocation_requests_add(batch, requests)
+    access.revoke_grants(batch)
+    assert audit.detail_digest(access.REVOCATION_SOURCE, batch) == reference_digest(
+        access.REVOCATION_SOURCE, batch
+    )
+
+
+def test_every_kind_of_value_digests_as_canonical_json(monkeypatch):
+    monkeypatch.setattr(audit, "_sources", dict(audit._sources))
+    audit.register_detail_source(
+        "test.users",
+        User,
+        operation_field="department",
+        fields=("uuid", "display_name", "is_active", "last_sign_in_at", "manager_id", "email"),
+    )
+    boss = UserFactory(department="Ops", display_name='Zoë "Boss" \\ Ünal', last_sign_in_at=None)
+    UserFactory(department="Ops", display_name="Åsa\ttab\n", manager=boss, is_active=False)
+    assert audit.detail_digest("test.users", "Ops") == reference_digest("test.users", "Ops")
+    assert audit.detail_digest("test.users", "nobody") == (0, "")
