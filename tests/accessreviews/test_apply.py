@@ -1,5 +1,7 @@
 """Applying decisions: results per kind of access, chunks, faults, guardrails, protection."""
 
+import threading
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
@@ -421,3 +423,38 @@ def test_denied_guests_are_blocked_then_deleted_and_their_results_stay(admin_use
     assert item_of(instance, gina).verification_status == VerificationStatus.STILL_HAS_ACCESS
     assert gus.pk not in members(group) and gina.pk in members(group)
     assert item_of(instance, gus).principal_name == "Gus"  # the result stays visible
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_ticks_at_once_remove_each_grant_once(admin_user, settings):
+    settings.APPLY_CHUNK_SIZE = 7
+    group, owner = GroupFactory(name="Busy"), UserFactory()
+    people = UserFactory.create_batch(40)
+    add_members(group, *people)
+    add_owners(group, owner)
+    instance = completed_review(admin_user, dict.fromkeys(people, DENY), groups=[group])
+    apply_request(admin_user, instance)
+    errors = []
+
+    def run():
+        try:
+            applies_due(AFTER)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if ReviewInstance.objects.get(pk=instance.pk).status == InstanceStatus.APPLYING:
+        applies_due(AFTER)  # the loser skipped the locked row; the next tick finishes
+    assert errors == []
+    instance.refresh_from_db()
+    assert (instance.status, instance.attempts) == (InstanceStatus.APPLIED, 0)
+    per_item = GrantRevocation.objects.values("ref").annotate(n=Count("id"))
+    assert len(per_item) == 40 and {row["n"] for row in per_item} == {1}
+    assert members(group) == set()
+    assert AuditEvent.objects.filter(action="instance.applied").count() == 1
