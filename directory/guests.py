@@ -74,14 +74,21 @@ def user_reenable(actor, user: User) -> bool:
     return bool(changed)
 
 
-@transaction.atomic
 def users_delete_due(now=None) -> int:
     """Tombstone blocked accounts whose deletion date has come. Safe twice and concurrently:
     the claim is the UPDATE that sets deleted_at, and the grants go for the claimed rows only."""
     now = now or timezone.now()
-    claimed = User.objects.filter(
+    due = User.objects.filter(
         deleted_at__isnull=True, deletion_scheduled_at__isnull=False, deletion_scheduled_at__lte=now
-    ).update(is_active=False, deleted_at=now, password="!deleted")  # noqa: S106
+    )
+    if not due.exists():  # the tick's usual case: one indexed read, no transaction
+        return 0
+    with transaction.atomic():
+        return _delete_claimed(due, now)
+
+
+def _delete_claimed(due, now) -> int:
+    claimed = due.update(is_active=False, deleted_at=now, password="!deleted")  # noqa: S106
     if not claimed:
         return 0
     gone = User.objects.filter(deleted_at=now, deletion_scheduled_at__isnull=False)
