@@ -24,7 +24,7 @@ from accessreviews.services.apply import (
     apply_request,
 )
 from accessreviews.services.verify import instance_verify
-from accessreviews.tasks import tick
+from accessreviews.tasks import apply_instance, tick
 from directory import guests
 from directory.models import (
     AppRoleAssignment,
@@ -458,3 +458,15 @@ def test_two_ticks_at_once_remove_each_grant_once(admin_user, settings):
     assert len(per_item) == 40 and {row["n"] for row in per_item} == {1}
     assert members(group) == set()
     assert AuditEvent.objects.filter(action="instance.applied").count() == 1
+
+
+def test_the_nudged_task_applies_a_confirmed_instance_and_ignores_unknown_ids(admin_user, falcon):
+    group, _, p = falcon
+    instance = completed_review(admin_user, {p["bob"]: DENY}, groups=[group])
+    apply_request(admin_user, instance)
+    apply_instance(instance.pk)
+    apply_instance(instance.pk)  # delivered twice: nothing more happens
+    apply_instance(0)
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.APPLIED
+    assert GrantRevocation.objects.count() == 1
