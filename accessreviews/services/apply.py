@@ -60,6 +60,7 @@ from directory.access import revocation_requests_add, revoke_grants
 from directory.models import (
     AccessPath,
     BuiltinRole,
+    DirectoryRole,
     GrantRevocation,
     Group,
     GroupMembership,
@@ -79,6 +80,8 @@ from notifications.services import messages_create_many
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+# More active Global Administrators than this and none is ever "the last".
+MAX_ADMIN_HOLDERS = 100
 PREVIEW_PAGE_SIZE = 50
 PROTECTED_REASON = "a protected account (PROTECTED_PRINCIPALS): reviews never remove its access"
 LAST_ADMIN_REASON = "the last active Global Administrator: reviews never remove their access"
@@ -122,10 +125,36 @@ def global_admin_holders() -> QuerySet:
     return User.objects.filter(is_active=True, deleted_at__isnull=True, pk__in=holders)
 
 
-def last_global_admin_ids() -> list[int]:
-    """The only active Global Administrator, when there is exactly one (one query)."""
-    ids = list(global_admin_holders().order_by("pk").values_list("pk", flat=True)[:2])
-    return ids if len(ids) == 1 else []
+def last_global_admin_ids(instance: ReviewInstance | None = None, items=None) -> list[int]:
+    """Who must keep their access so that one active Global Administrator remains.
+
+    The only holder is never removed from anything (one query). With several, and `items`
+    (denied items about to be applied) of an instance that grants the role (the role itself,
+    or a role-assignable group holding it) covering every holder, the first of them stays.
+    """
+    holders = set(global_admin_holders().values_list("pk", flat=True)[:MAX_ADMIN_HOLDERS])
+    if len(holders) == 1:
+        return list(holders)
+    if instance is None or items is None or not holders or not _grants_global_admin(instance):
+        return []
+    denied = items.filter(principal_type=PrincipalType.USER, principal_id__in=holders)
+    losing = set(denied.values_list("principal_id", flat=True))
+    return [min(losing)] if losing == holders else []
+
+
+def _grants_global_admin(instance: ReviewInstance) -> bool:
+    if instance.resource_type == ResourceType.DIRECTORY_ROLE:
+        return DirectoryRole.objects.filter(
+            pk=instance.resource_id, template_id=BuiltinRole.GLOBAL_ADMINISTRATOR
+        ).exists()
+    if instance.resource_type == ResourceType.GROUP:
+        return RoleAssignment.objects.filter(
+            group_id=instance.resource_id,
+            group__is_role_assignable=True,
+            kind=RoleAssignmentKind.ACTIVE,
+            role__template_id=BuiltinRole.GLOBAL_ADMINISTRATOR,
+        ).exists()
+    return False
 
 
 # --- The preview -----------------------------------------------------------------------------
@@ -180,7 +209,11 @@ def _outcomes(instance: ReviewInstance, items: QuerySet) -> QuerySet:
             "",
         ),
         (user & Q(principal_id__in=protected_user_ids()), Outcome.PROTECTED, PROTECTED_REASON),
-        (user & Q(principal_id__in=last_global_admin_ids()), Outcome.LAST_ADMIN, LAST_ADMIN_REASON),
+        (
+            user & Q(principal_id__in=last_global_admin_ids(instance, denied_items(instance))),
+            Outcome.LAST_ADMIN,
+            LAST_ADMIN_REASON,
+        ),
     ]
     if blocks_guests(instance):
         rules.append((user & Q(principal_user_type=UserType.GUEST), Outcome.BLOCK_GUEST, ""))
@@ -463,6 +496,10 @@ def _lock_applying(instance: ReviewInstance) -> ReviewInstance | None:
     )
 
 
+def denied_items(instance: ReviewInstance) -> QuerySet:
+    return DecisionItem.objects.filter(instance=instance, decision=Decision.DENY)
+
+
 def _pending(instance: ReviewInstance) -> QuerySet:
     return DecisionItem.objects.filter(
         instance=instance, decision=Decision.DENY, apply_result=ApplyResult.NEW
@@ -487,21 +524,21 @@ def _apply_chunk(instance, now, size: int, after_id: int = 0) -> tuple[int, int]
         last_id = pending.values_list("pk", flat=True)[size - 1 : size].first()
         chunk = pending if last_id is None else pending.filter(pk__lte=last_id)
         stamp = {"applied_by_id": locked.apply_requested_by_id, "applied_at": now}
-        handled = _mark_protected(chunk, stamp)
+        handled = _mark_protected(locked, chunk, stamp)
         if blocks_guests(locked):
             handled += _block_guests(locked, chunk, stamp, now)
         handled += _revoke(locked, chunk, stamp)
     return handled, last_id or after_id
 
 
-def _mark_protected(chunk: QuerySet, stamp: dict) -> int:
+def _mark_protected(instance: ReviewInstance, chunk: QuerySet, stamp: dict) -> int:
     user = Q(principal_type=PrincipalType.USER)
     marked = 0
     if settings.PROTECTED_PRINCIPALS:
         marked = chunk.filter(user, principal_id__in=protected_user_ids()).update(
             apply_result=ApplyResult.NOT_SUPPORTED, apply_detail=PROTECTED_REASON, **stamp
         )
-    last_admin = last_global_admin_ids()
+    last_admin = last_global_admin_ids(instance, chunk)
     if last_admin:
         marked += chunk.filter(user, principal_id__in=last_admin).update(
             apply_result=ApplyResult.NOT_SUPPORTED, apply_detail=LAST_ADMIN_REASON, **stamp
@@ -612,7 +649,7 @@ def _finish(instance: ReviewInstance, now) -> bool | None:
             last_error="",
         )
         results = dict(
-            _denied(locked).order_by().values_list("apply_result").annotate(n=Count("id"))
+            denied_items(locked).order_by().values_list("apply_result").annotate(n=Count("id"))
         )
         messages = _removed_messages(locked, now)
         audit.record(
@@ -625,16 +662,12 @@ def _finish(instance: ReviewInstance, now) -> bool | None:
     return True
 
 
-def _denied(instance: ReviewInstance) -> QuerySet:
-    return DecisionItem.objects.filter(instance=instance, decision=Decision.DENY)
-
-
 def _removed_messages(instance: ReviewInstance, now) -> int:
     """Tell removed people, when the review says so (notify_removed_people)."""
     settings_ = instance.settings_snapshot["settings"]
     if not settings_.get("notify_removed_people"):
         return 0
-    removed = _denied(instance).filter(
+    removed = denied_items(instance).filter(
         principal_type=PrincipalType.USER, apply_result=ApplyResult.APPLIED
     )
     return messages_create_many(

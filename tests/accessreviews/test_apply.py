@@ -303,6 +303,20 @@ def test_one_of_two_global_administrators_is_removed(admin_user, other_reviewer)
     ]
 
 
+def test_denying_every_global_administrator_keeps_the_first(admin_user, other_reviewer):
+    role = builtin_role(BuiltinRole.GLOBAL_ADMINISTRATOR)
+    second = UserFactory()
+    assign_role(BuiltinRole.GLOBAL_ADMINISTRATOR, user=second)
+    instance = role_review(admin_user, role, other_reviewer, {admin_user: DENY, second: DENY})
+    assert apply_preview(instance).outcomes == {Outcome.LAST_ADMIN: 1, Outcome.REMOVE: 1}
+    apply_now(admin_user, instance)
+    assert item_of(instance, admin_user).apply_detail.startswith("the last active Global")
+    assert item_of(instance, second).apply_result == ApplyResult.APPLIED
+    assert list(RoleAssignment.objects.filter(role=role).values_list("user", flat=True)) == [
+        admin_user.pk
+    ]
+
+
 def test_three_failed_attempts_fail_the_instance(admin_user, falcon, monkeypatch):
     group, _, p = falcon
     instance = completed_review(admin_user, {p["bob"]: DENY}, groups=[group])
