@@ -405,6 +405,8 @@ def revocation_requests_add(batch, requests, *, actor_label: str = "") -> int:
 
 
 REVOCATION_SOURCE = "directory.GrantRevocation"
+DYNAMIC_REASON = "the group's membership is dynamic"
+SYNCED_REASON = "the group is synced from on-premises"
 REVOCATION_FIELDS = (
     "ref",
     "resource_type",
@@ -426,10 +428,73 @@ def revoke_grants(batch, actor=None) -> dict[str, int]:
     synced, or the access is only through a nested group or a group assignment (the caller
     must change that group instead). alreadyGone: no access at all any more.
     """
-    batch_value = batch.hex if connection.vendor == "sqlite" else batch
+    batch_value = _batch_value(batch)
     pending = f"rev.batch = %s AND rev.result = '{RevocationResult.PENDING}'"
-    # Only the statements for the kinds of grant the batch holds (each is a pass over it).
-    kinds = {
+    kinds = _batch_kinds(batch_value)
+    grants = {key: sql for key, sql in _DIRECT_GRANT.items() if key in kinds}
+    with connection.cursor() as cursor:
+        if any(resource == ResourceType.GROUP for resource, _ in kinds):
+            _mark_unmanaged_groups(cursor, pending, batch_value)
+        if grants:
+            cursor.execute(
+                f"UPDATE {T['revocation']} SET result = %s WHERE id IN (SELECT rev.id FROM "
+                f"{T['revocation']} rev WHERE {pending} AND ({_direct_exists(grants)}))",
+                [RevocationResult.REMOVED, batch_value],
+            )
+    return _settle(batch, kinds, actor)
+
+
+@transaction.atomic
+def revoke_grants_from(batch, requests, actor=None, *, actor_label: str = "") -> dict[str, int]:
+    """revocation_requests_add(batch, requests) then revoke_grants(batch), for a QuerySet of
+    requests (REQUEST_COLUMNS), each request classified as it is inserted: one INSERT ...
+    SELECT instead of an INSERT and then UPDATEs of every row. A new batch only."""
+    select_sql, params = requests.query.sql_with_params()
+    batch_value = _batch_value(batch)
+    columns = ", ".join(REQUEST_COLUMNS)
+    # A CTE names the caller's columns (SQLite has no column list on a derived table).
+    sql = f"""
+        WITH rev({columns}) AS ({select_sql})
+        INSERT INTO {T["revocation"]}
+            (batch, {columns}, result, reason, actor_label, requested_at)
+        SELECT %s, {", ".join(f"rev.{c}" for c in REQUEST_COLUMNS)},
+               CASE WHEN g.membership_type = %s OR g.source = %s THEN %s
+                    WHEN {_direct_exists(_DIRECT_GRANT)} THEN %s ELSE %s END,
+               CASE WHEN g.membership_type = %s THEN %s WHEN g.source = %s THEN %s ELSE '' END,
+               %s, CURRENT_TIMESTAMP
+        FROM rev
+        LEFT JOIN {T["group"]} g
+               ON rev.resource_type = '{ResourceType.GROUP}' AND g.id = rev.resource_id"""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                *params,
+                batch_value,
+                MembershipType.DYNAMIC,
+                GroupSource.ON_PREMISES,
+                RevocationResult.NOT_SUPPORTED,
+                RevocationResult.REMOVED,
+                RevocationResult.PENDING,
+                MembershipType.DYNAMIC,
+                DYNAMIC_REASON,
+                GroupSource.ON_PREMISES,
+                SYNCED_REASON,
+                actor_label,
+            ],
+        )
+        if not cursor.rowcount:
+            return dict.fromkeys(RevocationResult.values, 0)
+    return _settle(batch, _batch_kinds(batch_value), actor)
+
+
+def _batch_value(batch):
+    return batch.hex if connection.vendor == "sqlite" else batch
+
+
+def _batch_kinds(batch_value) -> set[tuple[str, str]]:
+    """The kinds of grant a batch holds: only their statements run (each is a pass over it)."""
+    return {
         (ResourceType(r), PrincipalType(p))
         for r, p in _fetch(
             f"SELECT DISTINCT resource_type, principal_type FROM {T['revocation']} "
@@ -437,19 +502,19 @@ def revoke_grants(batch, actor=None) -> dict[str, int]:
             [batch_value],
         )
     }
-    grants = {key: sql for key, sql in _DIRECT_GRANT.items() if key in kinds}
+
+
+def _direct_exists(grants: dict) -> str:
+    return " OR ".join(
+        f"({_kind(*key)} AND EXISTS ({exists}))" for key, (exists, _) in grants.items()
+    )
+
+
+def _settle(batch, kinds, actor) -> dict[str, int]:
+    """The rest of a revocation: indirect access, already gone, the DELETEs, one audit event."""
+    batch_value = _batch_value(batch)
+    pending = f"rev.batch = %s AND rev.result = '{RevocationResult.PENDING}'"
     with connection.cursor() as cursor:
-        if any(resource == ResourceType.GROUP for resource, _ in kinds):
-            _mark_unmanaged_groups(cursor, pending, batch_value)
-        exists_direct = " OR ".join(
-            f"({_kind(*key)} AND EXISTS ({exists}))" for key, (exists, _) in grants.items()
-        )
-        if grants:
-            cursor.execute(
-                f"UPDATE {T['revocation']} SET result = %s WHERE id IN (SELECT rev.id FROM "
-                f"{T['revocation']} rev WHERE {pending} AND ({exists_direct}))",
-                [RevocationResult.REMOVED, batch_value],
-            )
         _mark_indirect_access(cursor, pending, batch_value, kinds)
         cursor.execute(
             f"UPDATE {T['revocation']} SET result = %s "
@@ -457,8 +522,11 @@ def revoke_grants(batch, actor=None) -> dict[str, int]:
             [RevocationResult.ALREADY_GONE, batch_value],
         )
         removed = f"rev.batch = %s AND rev.result = '{RevocationResult.REMOVED}'"
-        for key, (_, delete_sql) in grants.items():
-            cursor.execute(delete_sql.format(match=f"{removed} AND {_kind(*key)}"), [batch_value])
+        for key, (_, delete_sql) in _DIRECT_GRANT.items():
+            if key in kinds:
+                cursor.execute(
+                    delete_sql.format(match=f"{removed} AND {_kind(*key)}"), [batch_value]
+                )
     counts = dict.fromkeys(RevocationResult.values, 0)
     for result, count in _fetch(
         f"SELECT result, COUNT(*) FROM {T['revocation']} WHERE batch = %s GROUP BY result",
@@ -479,8 +547,8 @@ def revoke_grants(batch, actor=None) -> dict[str, int]:
 
 def _mark_unmanaged_groups(cursor, pending: str, batch_value) -> None:
     for column, value, reason in (
-        ("membership_type", MembershipType.DYNAMIC, "the group's membership is dynamic"),
-        ("source", GroupSource.ON_PREMISES, "the group is synced from on-premises"),
+        ("membership_type", MembershipType.DYNAMIC, DYNAMIC_REASON),
+        ("source", GroupSource.ON_PREMISES, SYNCED_REASON),
     ):
         cursor.execute(
             f"UPDATE {T['revocation']} SET result = %s, reason = %s WHERE id IN ("

@@ -12,8 +12,9 @@ nudged worker), never by the web request, in committed chunks of APPLY_CHUNK_SIZ
    ApplyNotSupported with the reason, nothing revoked;
 4. block-then-delete reviews: denied guests' sign-in blocked (directory/guests.py), as in Entra
    their grants stay until the account is deleted 30 days later;
-5. the rest: one INSERT ... SELECT of revocation requests, access.revoke_grants, and one UPDATE
-   joining the directory's per-request results back onto the items.
+5. the rest: access.revoke_grants_from (one INSERT ... SELECT of the revocation requests, the
+   directory classifying each as it is inserted, then its removals), and one UPDATE joining
+   the directory's per-request results back onto the items.
 
 A chunk either commits whole or not at all, and only `New` items are claimed, so a crash between
 chunks leaves a state the next tick resumes, and nothing is removed twice. Items not denied
@@ -56,7 +57,7 @@ from accessreviews.models.instances import (
 from accessreviews.permissions import may_manage
 from accessreviews.services.start import iso
 from directory import audit, guests
-from directory.access import revocation_requests_add, revoke_grants
+from directory.access import revoke_grants_from
 from directory.models import (
     AccessPath,
     BuiltinRole,
@@ -596,9 +597,8 @@ def _revoke(instance: ReviewInstance, chunk: QuerySet, stamp: dict) -> int:
     )
     actor = _actor(instance)
     label = audit.actor_of(actor).label
-    if not revocation_requests_add(batch, requests, actor_label=label):
+    if not any(revoke_grants_from(batch, requests, actor, actor_label=label).values()):
         return 0
-    revoke_grants(batch, actor)
     return _join_results(batch, stamp)
 
 

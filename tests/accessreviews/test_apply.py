@@ -322,10 +322,10 @@ def test_three_failed_attempts_fail_the_instance(admin_user, falcon, monkeypatch
     instance = completed_review(admin_user, {p["bob"]: DENY}, groups=[group])
     apply_request(admin_user, instance)
 
-    def broken(batch, actor=None):
+    def broken(batch, requests, actor=None, **kwargs):
         raise RuntimeError("directory unavailable")
 
-    monkeypatch.setattr(apply_service, "revoke_grants", broken)
+    monkeypatch.setattr(apply_service, "revoke_grants_from", broken)
     for attempt in (1, 2):
         applies_due(AFTER)
         instance.refresh_from_db()
@@ -397,13 +397,13 @@ def test_a_chunk_is_a_fixed_number_of_queries(admin_user, size, django_assert_nu
     apply_request(admin_user, instance)
     # 1 savepoint; 2 lock the instance row (with the confirming admin); 3 the chunk's last id;
     # 4 the only active Global Administrator (the admin here); 5 UPDATE their item (one more
-    # UPDATE when PROTECTED_PRINCIPALS is set); 6 the revocations' INSERT ... SELECT;
-    # revoke_grants: 7 savepoint, 8 the batch's kinds of grant, 9-10 dynamic / synced groups,
-    # 11 removed, 12 nested groups, 13 already gone, 14 the memberships' DELETE, 15 counts,
-    # 16 event exists?, 17-21 its audit event (savepoint, chain head, digest rows, INSERT,
-    # release; PostgreSQL also takes the chain's advisory lock), 22 release; 23 the join-back
-    # UPDATE; 24 release.
-    with django_assert_num_queries(24 + (connection.vendor == "postgresql")):
+    # UPDATE when PROTECTED_PRINCIPALS is set); revoke_grants_from: 6 savepoint, 7 the
+    # requests' INSERT ... SELECT, classified as inserted, 8 the batch's kinds of grant,
+    # 9 nested groups, 10 already gone, 11 the memberships' DELETE, 12 counts, 13 event
+    # exists?, 14-18 its audit event (savepoint, chain head, digest rows, INSERT, release;
+    # PostgreSQL also takes the chain's advisory lock), 19 release; 20 the join-back UPDATE;
+    # 21 release.
+    with django_assert_num_queries(21 + (connection.vendor == "postgresql")):
         assert apply_chunk(instance, AFTER, size=1000) == size
     assert members(group) == set()
 
