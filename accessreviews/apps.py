@@ -7,7 +7,8 @@ class AccessReviewsConfig(AppConfig):
 
     def ready(self):
         from accessreviews.models import DecisionHistory
-        from directory import append_only, audit
+        from accessreviews.services.verify import on_directory_imported
+        from directory import append_only, audit, signals
 
         # Decision history is evidence: append-only in the database, and every operation's
         # rows are digested into its audit event (DESIGN.md "Audit digests").
@@ -27,3 +28,6 @@ class AccessReviewsConfig(AppConfig):
                 "at",
             ),
         )
+        # Verification runs again after every directory import (the arrow stays one-way:
+        # the directory sends a signal and knows nothing of reviews).
+        signals.directory_imported.connect(on_directory_imported, dispatch_uid="verify_imported")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accessreviews.views import definitions, instances, panel, wizard, work_queue
+from accessreviews.views import apply, definitions, instances, panel, wizard, work_queue
 
 app_name = "accessreviews"
 
@@ -14,6 +14,8 @@ urlpatterns = [
     path("<uuid:uuid>/resume/", definitions.definition_resume, name="definition-resume"),
     path("<uuid:uuid>/end/", definitions.definition_end, name="definition-end"),
     path("<uuid:uuid>/delete/", definitions.definition_delete, name="definition-delete"),
+    path("instances/<uuid:uuid>/apply/", apply.instance_apply, name="instance-apply"),
+    path("instances/<uuid:uuid>/worklist/", apply.instance_worklist, name="instance-worklist"),
 ]
 
 # The access panel (issue 6): "My reviews", one stage's page per reviewer, its decisions.

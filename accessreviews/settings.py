@@ -45,6 +45,10 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 # The portal's address as people reach it, for links in emails.
 PORTAL_URL = env_url("PORTAL_URL", "http://127.0.0.1:8000")
+# Apply removes denied access in committed chunks of this many items.
+APPLY_CHUNK_SIZE = env_int("APPLY_CHUNK_SIZE", 5000, minimum=1)
+# Break-glass accounts (UPNs): apply never removes their access.
+PROTECTED_PRINCIPALS = env_list("PROTECTED_PRINCIPALS", [])
 # -------------------------------------------------------------------------------------------
 
 if not SECRET_KEY:
@@ -231,6 +235,11 @@ LOGGING = {
 # Notifications: after a commit that wrote messages, ask a worker to deliver them now (the tick
 # delivers them within a minute anyway). Tests turn it off so nothing reaches a real broker.
 NOTIFICATIONS_NUDGE = True
+
+# After an admin confirms an apply, ask a worker to run it now (the tick does it anyway).
+APPLY_NUDGE = True
+# Tests only: apply raises after this many committed chunks (0: never), to drill a crash.
+APPLY_FAULT_AFTER_CHUNKS = 0
 
 # Set by tests/settings.py only: lets the test flush lift the audit log's append-only
 # triggers for the moment it empties the tables. Never set in a deployment.

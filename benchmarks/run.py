@@ -13,7 +13,12 @@ import sys
 from pathlib import Path
 
 # Each area module defines benchmarks(repeat=...) -> list[Benchmark]; later areas add theirs.
-AREAS = ["benchmarks.notifications", "benchmarks.engine", "benchmarks.panel"]
+AREAS = [
+    "benchmarks.notifications",
+    "benchmarks.engine",
+    "benchmarks.panel",
+    "benchmarks.apply",
+]
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = BASE_DIR / "var" / "bench.json"

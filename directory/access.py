@@ -318,52 +318,73 @@ def _roles_of_user(user_id: int) -> list[UserGrant]:
 
 REQUEST_COLUMNS = ("ref", "resource_type", "resource_id", "principal_type", "principal_id")
 
+
 # (resource_type, principal_type) -> SQL that is true when rev's direct grant exists, and the
 # DELETE of those grants. `rev` is the GrantRevocation row; each is one statement over a batch.
+# The DELETEs drive from the batch (`id IN (SELECT ... FROM rev JOIN grants)`): a correlated
+# EXISTS per grant row would scan the batch once for every grant of the table.
+def _delete(table: str, join: str) -> str:
+    return (
+        f"DELETE FROM {table} WHERE id IN (SELECT x.id FROM {T['revocation']} rev "
+        f"{join} WHERE {{match}})"
+    )
+
+
+_APP_ROLE_JOIN = f"JOIN {T['app_role']} r ON r.application_id = rev.resource_id "
 _DIRECT_GRANT = {
     (ResourceType.GROUP, PrincipalType.USER): (
         f"SELECT 1 FROM {T['user_group']} x WHERE x.group_id = rev.resource_id "
         "AND x.user_id = rev.principal_id",
-        f"DELETE FROM {T['user_group']} WHERE EXISTS (SELECT 1 FROM {T['revocation']} rev "
-        f"WHERE {{match}} AND rev.resource_id = {T['user_group']}.group_id "
-        f"AND rev.principal_id = {T['user_group']}.user_id)",
+        _delete(
+            T["user_group"],
+            f"JOIN {T['user_group']} x ON x.group_id = rev.resource_id "
+            "AND x.user_id = rev.principal_id",
+        ),
     ),
     (ResourceType.GROUP, PrincipalType.GROUP): (
         f"SELECT 1 FROM {T['nested']} x WHERE x.parent_id = rev.resource_id "
         "AND x.child_id = rev.principal_id",
-        f"DELETE FROM {T['nested']} WHERE EXISTS (SELECT 1 FROM {T['revocation']} rev "
-        f"WHERE {{match}} AND rev.resource_id = {T['nested']}.parent_id "
-        f"AND rev.principal_id = {T['nested']}.child_id)",
+        _delete(
+            T["nested"],
+            f"JOIN {T['nested']} x ON x.parent_id = rev.resource_id "
+            "AND x.child_id = rev.principal_id",
+        ),
     ),
     (ResourceType.APPLICATION, PrincipalType.USER): (
         f"SELECT 1 FROM {T['app_assignment']} x JOIN {T['app_role']} r ON r.id = x.app_role_id "
         "WHERE r.application_id = rev.resource_id AND x.user_id = rev.principal_id",
-        f"DELETE FROM {T['app_assignment']} WHERE EXISTS (SELECT 1 FROM {T['revocation']} rev "
-        f"JOIN {T['app_role']} r ON r.application_id = rev.resource_id "
-        f"WHERE {{match}} AND r.id = {T['app_assignment']}.app_role_id "
-        f"AND rev.principal_id = {T['app_assignment']}.user_id)",
+        _delete(
+            T["app_assignment"],
+            f"{_APP_ROLE_JOIN}JOIN {T['app_assignment']} x ON x.app_role_id = r.id "
+            "AND x.user_id = rev.principal_id",
+        ),
     ),
     (ResourceType.APPLICATION, PrincipalType.GROUP): (
         f"SELECT 1 FROM {T['app_assignment']} x JOIN {T['app_role']} r ON r.id = x.app_role_id "
         "WHERE r.application_id = rev.resource_id AND x.group_id = rev.principal_id",
-        f"DELETE FROM {T['app_assignment']} WHERE EXISTS (SELECT 1 FROM {T['revocation']} rev "
-        f"JOIN {T['app_role']} r ON r.application_id = rev.resource_id "
-        f"WHERE {{match}} AND r.id = {T['app_assignment']}.app_role_id "
-        f"AND rev.principal_id = {T['app_assignment']}.group_id)",
+        _delete(
+            T["app_assignment"],
+            f"{_APP_ROLE_JOIN}JOIN {T['app_assignment']} x ON x.app_role_id = r.id "
+            "AND x.group_id = rev.principal_id",
+        ),
     ),
     (ResourceType.DIRECTORY_ROLE, PrincipalType.USER): (
         f"SELECT 1 FROM {T['role_assignment']} x WHERE x.role_id = rev.resource_id "
         "AND x.user_id = rev.principal_id",
-        f"DELETE FROM {T['role_assignment']} WHERE EXISTS (SELECT 1 FROM {T['revocation']} rev "
-        f"WHERE {{match}} AND rev.resource_id = {T['role_assignment']}.role_id "
-        f"AND rev.principal_id = {T['role_assignment']}.user_id)",
+        _delete(
+            T["role_assignment"],
+            f"JOIN {T['role_assignment']} x ON x.role_id = rev.resource_id "
+            "AND x.user_id = rev.principal_id",
+        ),
     ),
     (ResourceType.DIRECTORY_ROLE, PrincipalType.GROUP): (
         f"SELECT 1 FROM {T['role_assignment']} x WHERE x.role_id = rev.resource_id "
         "AND x.group_id = rev.principal_id",
-        f"DELETE FROM {T['role_assignment']} WHERE EXISTS (SELECT 1 FROM {T['revocation']} rev "
-        f"WHERE {{match}} AND rev.resource_id = {T['role_assignment']}.role_id "
-        f"AND rev.principal_id = {T['role_assignment']}.group_id)",
+        _delete(
+            T["role_assignment"],
+            f"JOIN {T['role_assignment']} x ON x.role_id = rev.resource_id "
+            "AND x.group_id = rev.principal_id",
+        ),
     ),
 }
 
@@ -397,6 +418,8 @@ def revocation_requests_add(batch, requests, *, actor_label: str = "") -> int:
 
 
 REVOCATION_SOURCE = "directory.GrantRevocation"
+DYNAMIC_REASON = "the group's membership is dynamic"
+SYNCED_REASON = "the group is synced from on-premises"
 REVOCATION_FIELDS = (
     "ref",
     "resource_type",
@@ -418,19 +441,94 @@ def revoke_grants(batch, actor=None) -> dict[str, int]:
     synced, or the access is only through a nested group or a group assignment (the caller
     must change that group instead). alreadyGone: no access at all any more.
     """
-    batch_value = batch.hex if connection.vendor == "sqlite" else batch
+    batch_value = _batch_value(batch)
+    pending = f"rev.batch = %s AND rev.result = '{RevocationResult.PENDING}'"
+    kinds = _batch_kinds(batch_value)
+    grants = {key: sql for key, sql in _DIRECT_GRANT.items() if key in kinds}
+    with connection.cursor() as cursor:
+        if any(resource == ResourceType.GROUP for resource, _ in kinds):
+            _mark_unmanaged_groups(cursor, pending, batch_value)
+        if grants:
+            cursor.execute(
+                f"UPDATE {T['revocation']} SET result = %s WHERE id IN (SELECT rev.id FROM "
+                f"{T['revocation']} rev WHERE {pending} AND ({_direct_exists(grants)}))",
+                [RevocationResult.REMOVED, batch_value],
+            )
+    return _settle(batch, kinds, actor)
+
+
+@transaction.atomic
+def revoke_grants_from(batch, requests, actor=None, *, actor_label: str = "") -> dict[str, int]:
+    """revocation_requests_add(batch, requests) then revoke_grants(batch), for a QuerySet of
+    requests (REQUEST_COLUMNS), each request classified as it is inserted: one INSERT ...
+    SELECT instead of an INSERT and then UPDATEs of every row. A new batch only."""
+    select_sql, params = requests.query.sql_with_params()
+    batch_value = _batch_value(batch)
+    columns = ", ".join(REQUEST_COLUMNS)
+    # A CTE names the caller's columns (SQLite has no column list on a derived table).
+    sql = f"""
+        WITH rev({columns}) AS ({select_sql})
+        INSERT INTO {T["revocation"]}
+            (batch, {columns}, result, reason, actor_label, requested_at)
+        SELECT %s, {", ".join(f"rev.{c}" for c in REQUEST_COLUMNS)},
+               CASE WHEN g.membership_type = %s OR g.source = %s THEN %s
+                    WHEN {_direct_exists(_DIRECT_GRANT)} THEN %s ELSE %s END,
+               CASE WHEN g.membership_type = %s THEN %s WHEN g.source = %s THEN %s ELSE '' END,
+               %s, CURRENT_TIMESTAMP
+        FROM rev
+        LEFT JOIN {T["group"]} g
+               ON rev.resource_type = '{ResourceType.GROUP}' AND g.id = rev.resource_id"""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                *params,
+                batch_value,
+                MembershipType.DYNAMIC,
+                GroupSource.ON_PREMISES,
+                RevocationResult.NOT_SUPPORTED,
+                RevocationResult.REMOVED,
+                RevocationResult.PENDING,
+                MembershipType.DYNAMIC,
+                DYNAMIC_REASON,
+                GroupSource.ON_PREMISES,
+                SYNCED_REASON,
+                actor_label,
+            ],
+        )
+        if not cursor.rowcount:
+            return dict.fromkeys(RevocationResult.values, 0)
+    return _settle(batch, _batch_kinds(batch_value), actor)
+
+
+def _batch_value(batch):
+    return batch.hex if connection.vendor == "sqlite" else batch
+
+
+def _batch_kinds(batch_value) -> set[tuple[str, str]]:
+    """The kinds of grant a batch holds: only their statements run (each is a pass over it)."""
+    return {
+        (ResourceType(r), PrincipalType(p))
+        for r, p in _fetch(
+            f"SELECT DISTINCT resource_type, principal_type FROM {T['revocation']} "
+            "WHERE batch = %s",
+            [batch_value],
+        )
+    }
+
+
+def _direct_exists(grants: dict) -> str:
+    return " OR ".join(
+        f"({_kind(*key)} AND EXISTS ({exists}))" for key, (exists, _) in grants.items()
+    )
+
+
+def _settle(batch, kinds, actor) -> dict[str, int]:
+    """The rest of a revocation: indirect access, already gone, the DELETEs, one audit event."""
+    batch_value = _batch_value(batch)
     pending = f"rev.batch = %s AND rev.result = '{RevocationResult.PENDING}'"
     with connection.cursor() as cursor:
-        _mark_unmanaged_groups(cursor, pending, batch_value)
-        exists_direct = " OR ".join(
-            f"({_kind(*key)} AND EXISTS ({exists}))" for key, (exists, _) in _DIRECT_GRANT.items()
-        )
-        cursor.execute(
-            f"UPDATE {T['revocation']} SET result = %s WHERE id IN ("
-            f"SELECT rev.id FROM {T['revocation']} rev WHERE {pending} AND ({exists_direct}))",
-            [RevocationResult.REMOVED, batch_value],
-        )
-        _mark_indirect_access(cursor, pending, batch_value)
+        _mark_indirect_access(cursor, pending, batch_value, kinds)
         cursor.execute(
             f"UPDATE {T['revocation']} SET result = %s "
             f"WHERE id IN (SELECT rev.id FROM {T['revocation']} rev WHERE {pending})",
@@ -438,7 +536,10 @@ def revoke_grants(batch, actor=None) -> dict[str, int]:
         )
         removed = f"rev.batch = %s AND rev.result = '{RevocationResult.REMOVED}'"
         for key, (_, delete_sql) in _DIRECT_GRANT.items():
-            cursor.execute(delete_sql.format(match=f"{removed} AND {_kind(*key)}"), [batch_value])
+            if key in kinds:
+                cursor.execute(
+                    delete_sql.format(match=f"{removed} AND {_kind(*key)}"), [batch_value]
+                )
     counts = dict.fromkeys(RevocationResult.values, 0)
     for result, count in _fetch(
         f"SELECT result, COUNT(*) FROM {T['revocation']} WHERE batch = %s GROUP BY result",
@@ -459,8 +560,8 @@ def revoke_grants(batch, actor=None) -> dict[str, int]:
 
 def _mark_unmanaged_groups(cursor, pending: str, batch_value) -> None:
     for column, value, reason in (
-        ("membership_type", MembershipType.DYNAMIC, "the group's membership is dynamic"),
-        ("source", GroupSource.ON_PREMISES, "the group is synced from on-premises"),
+        ("membership_type", MembershipType.DYNAMIC, DYNAMIC_REASON),
+        ("source", GroupSource.ON_PREMISES, SYNCED_REASON),
     ):
         cursor.execute(
             f"UPDATE {T['revocation']} SET result = %s, reason = %s WHERE id IN ("
@@ -471,7 +572,7 @@ def _mark_unmanaged_groups(cursor, pending: str, batch_value) -> None:
         )
 
 
-def _mark_indirect_access(cursor, pending: str, batch_value) -> None:
+def _mark_indirect_access(cursor, pending: str, batch_value, kinds) -> None:
     """Pending requests whose principal still reaches the resource by another path."""
     nested_sql = f"""
         WITH RECURSIVE roots AS (
@@ -495,10 +596,22 @@ def _mark_indirect_access(cursor, pending: str, batch_value) -> None:
         JOIN {T["app_assignment"]} a ON a.app_role_id = r.id AND a.group_id IS NOT NULL
         JOIN {T["user_group"]} m ON m.group_id = a.group_id AND m.user_id = rev.principal_id
         WHERE {pending} AND {_kind(ResourceType.APPLICATION, PrincipalType.USER)}"""
-    for select_sql, params, reason in (
-        (nested_sql, [batch_value, batch_value], "access is through a nested group"),
-        (via_group_sql, [batch_value], "access is through a group assignment"),
+    for kind, select_sql, params, reason in (
+        (
+            (ResourceType.GROUP, PrincipalType.USER),
+            nested_sql,
+            [batch_value, batch_value],
+            "access is through a nested group",
+        ),
+        (
+            (ResourceType.APPLICATION, PrincipalType.USER),
+            via_group_sql,
+            [batch_value],
+            "access is through a group assignment",
+        ),
     ):
+        if kind not in kinds:
+            continue
         cursor.execute(
             f"UPDATE {T['revocation']} SET result = %s, reason = %s WHERE id IN ({select_sql})",
             [RevocationResult.NOT_SUPPORTED, reason, *params],

@@ -2,9 +2,13 @@
 
 from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from directory import audit
+
+# Sent after an import's transaction committed (never for a dry run), with `counts`: apps that
+# keep state derived from the directory (the review engine's verification) refresh it.
+directory_imported = Signal()
 
 
 def _client(request) -> dict:

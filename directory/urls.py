@@ -14,4 +14,5 @@ urlpatterns = [
     path("roles/", views.role_list, name="role-list"),
     path("roles/<uuid:uuid>/", views.role_detail, name="role-detail"),
     path("audit/", views.audit_list, name="audit-list"),
+    path("users/<uuid:uuid>/reenable/", views.user_reenable, name="user-reenable"),
 ]

@@ -6,15 +6,16 @@ gets a 403, and the refusal is audited.
 
 from functools import wraps
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import render
-from django.views.decorators.http import require_safe
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST, require_safe
 
-from directory import audit, selectors
+from directory import audit, guests, selectors
 from directory.capabilities import capabilities_for
-from directory.models import GroupKind, GroupSource, MembershipType, UserType
+from directory.models import GroupKind, GroupSource, MembershipType, User, UserType
 
 
 def reader_page(capability: str, denied: str, reason: str):
@@ -68,6 +69,24 @@ def user_list(request):
 def user_detail(request, uuid):
     profile = selectors.user_profile(uuid)
     return render(request, "directory/user_detail.html", {"nav": "users", "profile": profile})
+
+
+@require_POST
+@login_required
+def user_reenable(request, uuid):
+    """Cancel a blocked guest's scheduled deletion and let them sign in again (admins only)."""
+    if not capabilities_for(request.user).use_django_admin:
+        audit.record_denied(request, "user_reenable")
+        raise PermissionDenied("Only Global Administrators re-enable accounts.")
+    user = get_object_or_404(User, uuid=uuid)
+    try:
+        if guests.user_reenable(request.user, user):
+            messages.success(
+                request, f"{user.display_name} can sign in again; the deletion is off."
+            )
+    except ValidationError as refusal:
+        messages.error(request, " ".join(refusal.messages))
+    return redirect("directory:user-detail", uuid=user.uuid)
 
 
 @directory_page

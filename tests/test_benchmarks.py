@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from benchmarks import notifications
+from benchmarks import apply, notifications
 from benchmarks.harness import (
     EXIT_ERROR,
     EXIT_OK,
@@ -125,6 +125,13 @@ def test_number_formats():
 
 
 @pytest.mark.django_db
+def test_a_tiny_apply_run():
+    results, lines = run([apply.apply_benchmark(30, repeat=1)])
+    assert [r.error for r in results] == [None], lines
+    assert LINE.match(lines[0])["name"] == "apply.denials_30"
+
+
+@pytest.mark.django_db
 def test_a_tiny_notifications_run(tmp_path):
     benches = [
         notifications.create_benchmark(20, repeat=1, warmup=1),
@@ -148,4 +155,9 @@ def test_the_runner_selects_by_name_prefix():
     # Every area's benchmarks are collected, each area's in its own order.
     names = [b.name for b in collect([], repeat=1)]
     assert names[:2] == ["notifications.create_10k", "notifications.deliver_2k"]
-    assert {"engine.start_100k", "engine.decide_50k", "panel.page_100k"} <= set(names)
+    assert {
+        "engine.start_100k",
+        "engine.decide_50k",
+        "panel.page_100k",
+        "apply.denials_50k",
+    } <= set(names)

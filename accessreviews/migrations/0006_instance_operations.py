@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accessreviews', '0004_failed_step_and_verification'),
+        ('accessreviews', '0005_apply'),
     ]
 
     operations = [

@@ -110,6 +110,10 @@ class ReviewInstance(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
+    # The admin who confirmed the apply (none for auto-apply): the items' applied_by.
+    apply_requested_by = models.ForeignKey(
+        "directory.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-occurrence_start", "resource_name", "id"]

@@ -17,7 +17,7 @@ from django.utils.formats import date_format
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
-from directory import audit, services
+from directory import audit, guests, services
 from directory.admin.base import PASSWORD_FIELDS, AuditedAdmin, changelist_url, refusal_names
 from directory.models import GroupMembership, User
 
@@ -76,7 +76,7 @@ class DeletedFilter(admin.SimpleListFilter):
 class UserAdmin(AuditedAdmin, DjangoUserAdmin):
     form = UserEditForm
     add_form = UserCreateForm
-    actions = ["delete_selected", "restore_users"]
+    actions = ["delete_selected", "restore_users", "reenable_blocked_users"]
     list_display = (
         "display_name",
         "upn",
@@ -261,6 +261,19 @@ class UserAdmin(AuditedAdmin, DjangoUserAdmin):
             request,
             f"Restored {restored} user(s). Access removed when they were deleted is not "
             "restored, and they set a password through the password reset flow.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(
+        description="Re-enable blocked guests (cancel their deletion)", permissions=["change"]
+    )
+    def reenable_blocked_users(self, request, queryset):
+        reenabled = 0
+        for user in queryset.filter(deleted_at__isnull=True, deletion_scheduled_at__isnull=False):
+            reenabled += guests.user_reenable(request.user, user)
+        self.message_user(
+            request,
+            f"Re-enabled {reenabled} account(s); their scheduled deletion is cancelled.",
             messages.SUCCESS,
         )
 

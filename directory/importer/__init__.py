@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from directory import audit
+from directory import audit, signals
 from directory.importer.parse_csv import read_csv
 from directory.importer.parse_json import read_json
 from directory.importer.problems import ImportRejected
@@ -59,4 +59,8 @@ def import_document(doc: Document, *, source: str, sha256="", prune=False, dry_r
         audit.record(run.actor, "directory.import", None, details)
         if dry_run:
             transaction.set_rollback(True)
+        else:
+            transaction.on_commit(
+                lambda: signals.directory_imported.send(sender=ImportRun, counts=run.counts)
+            )
     return ImportResult(source, run.counts, dry_run)

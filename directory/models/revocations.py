@@ -36,6 +36,8 @@ class GrantRevocation(models.Model):
             ),
         ]
         indexes = [
+            # The review engine's verification: "what became of this item's revocation?"
+            models.Index(fields=["ref"], name="revocation_ref_idx"),
             # Import: "was this grant revoked, and not yet restored?"
             models.Index(
                 fields=["resource_type", "resource_id", "principal_type", "principal_id"],

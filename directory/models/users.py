@@ -89,6 +89,9 @@ class User(AbstractBaseUser):
     external_id = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A denied guest's sign-in was blocked by a review: the tick deletes the account then,
+    # unless an admin re-enables it first.
+    deletion_scheduled_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_superuser = models.BooleanField(
         "superuser", default=False, help_text="Can do everything, the Django admin included."
     )
@@ -124,6 +127,12 @@ class User(AbstractBaseUser):
         indexes = [
             # The directory's user list and choosers sort and page by name.
             models.Index(Lower("display_name"), "id", name="user_name_sort_idx"),
+            # The tick: blocked guests whose deletion has come.
+            models.Index(
+                fields=["deletion_scheduled_at"],
+                condition=Q(deletion_scheduled_at__isnull=False),
+                name="user_deletion_due_idx",
+            ),
         ]
 
     def __str__(self):

@@ -371,8 +371,9 @@ def test_the_tick_runs_a_fixed_number_of_queries_when_nothing_is_due(
     moment = NOW + dt.timedelta(minutes=1)
     # The same count for 10 and 10,000 series: 1 the heartbeat UPDATE, 2 the day's audit head
     # (EXISTS), 3 due series (index on status, next occurrence), 4 instances waiting to
-    # start, 5 due stages, 6 due instances, 7 open stages for reminders, and delivery's
-    # 8 savepoint, 9 stale leases given up, 10 due messages, 11 release.
-    with time_machine.travel(moment, tick=False), django_assert_num_queries(11):
+    # start, 5 due stages, 6 due instances, 7 open stages for reminders, 8 instances to
+    # auto-apply, 9 instances Applying, 10 guest deletions due (EXISTS), and delivery's
+    # 11 savepoint, 12 stale leases given up, 13 due messages, 14 release.
+    with time_machine.travel(moment, tick=False), django_assert_num_queries(14):
         tick(now=moment)
     assert ReviewDefinition.objects.count() == count

@@ -1,0 +1,189 @@
+"""Verification after apply: ask the directory again (issue 5 "Verification").
+
+instance_verify recomputes every applied item's verification in a fixed number of statements:
+
+1. every denied item the directory reported removed or already gone: Verified ("access removed");
+2. one UPDATE ... FROM the resource's current access (directory/access.py): a direct grant that
+   is still there is a Mismatch; access by another path (a nested group, a group assignment) is
+   StillHasAccess "still has access via <group>", which is not a failure;
+3. a Mismatch whose revocation an import flagged as restored says so ("re-granted by import on
+   <date>"): the source system still has the grant (the work queue shows it);
+4. block-then-delete guests: Verified while blocked or once deleted, StillHasAccess once an
+   admin re-enabled the account.
+
+Items apply did not remove (ApplyNotSupported, protected) are left unverified. It runs after
+every apply and after every directory import (directory.signals.directory_imported).
+"""
+
+import datetime
+
+from django.db import connection, transaction
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DateField,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Concat
+from django.utils import timezone
+
+from accessreviews.choices import Decision
+from accessreviews.models import DecisionItem, ReviewInstance
+from accessreviews.models.instances import ApplyResult, InstanceStatus, VerificationStatus
+from accessreviews.permissions import definitions_visible_to
+from accessreviews.services.apply import VERIFIED_DETAIL, blocks_guests
+from accessreviews.services.start import ROLE_KINDS
+from directory.access import principals_with_access
+from directory.models import AccessPath, GrantRevocation, Group, RevocationResult, User
+
+# After an import, instances applied this recently are verified again (plus any older one
+# whose revoked grant the import brought back).
+REVERIFY_WINDOW = datetime.timedelta(days=90)
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _revocations(instance: ReviewInstance) -> QuerySet:
+    return GrantRevocation.objects.filter(
+        ref=OuterRef("pk"),
+        resource_type=instance.resource_type,
+        resource_id=instance.resource_id,
+    )
+
+
+def _applied(instance: ReviewInstance) -> QuerySet:
+    return DecisionItem.objects.filter(
+        instance=instance,
+        decision=Decision.DENY,
+        apply_result__in=[ApplyResult.APPLIED, ApplyResult.NOT_FOUND],
+    )
+
+
+@transaction.atomic
+def instance_verify(instance: ReviewInstance, now=None, *, just_applied=False) -> dict:
+    """Recompute the verification of an instance's applied items; counts per status.
+
+    just_applied: apply's join-back already wrote step 1 in the transaction that removed the
+    grants, so it is skipped (it rewrites every applied row)."""
+    revoked = _revocations(instance).filter(
+        result__in=[RevocationResult.REMOVED, RevocationResult.ALREADY_GONE]
+    )
+    through_directory = _applied(instance).filter(Exists(revoked))
+    if not just_applied:
+        through_directory.update(
+            verification_status=VerificationStatus.VERIFIED, verification=VERIFIED_DETAIL
+        )
+    _mark_remaining_access(instance)
+    restored = (
+        _revocations(instance)
+        .filter(result=RevocationResult.REMOVED, restored_at__isnull=False)
+        .order_by("-restored_at")
+    )
+    restored_on = Cast(Cast(Subquery(restored.values("restored_at")[:1]), DateField()), CharField())
+    mismatches = _applied(instance).filter(verification_status=VerificationStatus.MISMATCH)
+    mismatches.filter(Exists(restored)).update(
+        verification=Concat(
+            Value("re-granted by import on "), restored_on, output_field=CharField()
+        )
+    )
+    if blocks_guests(instance):
+        _verify_blocked_guests(instance)
+    return dict(
+        _applied(instance).order_by().values_list("verification_status").annotate(n=Count("id"))
+    )
+
+
+def _mark_remaining_access(instance: ReviewInstance) -> None:
+    """One UPDATE ... FROM the resource's access query (both databases support the form)."""
+    scope = instance.settings_snapshot.get("scope", {})
+    kinds = ROLE_KINDS.get(scope.get("role_assignment_scope"), ROLE_KINDS["both"])
+    access = principals_with_access(
+        instance.resource_type, instance.resource_id, expand_groups=True, role_kinds=kinds
+    )
+    item = _q(DecisionItem._meta.db_table)
+    group = _q(Group._meta.db_table)
+    sql = f"""
+        UPDATE {item} SET
+            verification_status = CASE WHEN a.access_path = %s THEN %s ELSE %s END,
+            verification = CASE WHEN a.access_path = %s THEN %s
+                                ELSE 'still has access via ' || COALESCE(vg.name, 'another path')
+                           END
+        FROM ({access.sql}) a LEFT JOIN {group} vg ON vg.id = a.via_group_id
+        WHERE {item}.instance_id = %s AND {item}.verification_status = %s
+          AND {item}.principal_type = a.principal_type AND {item}.principal_id = a.principal_id"""
+    params = [
+        AccessPath.DIRECT,
+        VerificationStatus.MISMATCH,
+        VerificationStatus.STILL_HAS_ACCESS,
+        AccessPath.DIRECT,
+        "the removed grant is still there",
+        *access.params,
+        instance.pk,
+        VerificationStatus.VERIFIED,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _verify_blocked_guests(instance: ReviewInstance) -> None:
+    user = User.objects.filter(pk=OuterRef("principal_id"))
+    deleted = Exists(user.filter(deleted_at__isnull=False))
+    blocked = Exists(user.filter(is_active=False))
+    _applied(instance).filter(~Exists(_revocations(instance))).update(
+        verification_status=Case(
+            When(deleted | blocked, then=Value(VerificationStatus.VERIFIED)),
+            default=Value(VerificationStatus.STILL_HAS_ACCESS),
+            output_field=CharField(),
+        ),
+        verification=Case(
+            When(deleted, then=Value("the account was deleted")),
+            When(blocked, then=Value("sign-in blocked until the account is deleted")),
+            default=Value("the account was re-enabled by an admin"),
+            output_field=CharField(),
+        ),
+    )
+
+
+def verify_after_import(now=None) -> int:
+    """Verify recently applied instances again, and any whose revoked grant came back."""
+    now = now or timezone.now()
+    restored = GrantRevocation.objects.filter(
+        result=RevocationResult.REMOVED,
+        restored_at__isnull=False,
+        resource_type=OuterRef("resource_type"),
+        resource_id=OuterRef("resource_id"),
+    )
+    instances = ReviewInstance.objects.filter(status=InstanceStatus.APPLIED).filter(
+        Q(applied_at__gte=now - REVERIFY_WINDOW) | Exists(restored)
+    )
+    count = 0
+    for instance in list(instances.order_by("pk")):
+        instance_verify(instance, now)
+        count += 1
+    return count
+
+
+def on_directory_imported(sender, **kwargs) -> None:
+    verify_after_import()
+
+
+def verification_mismatches(user) -> QuerySet:
+    """Applied items whose removed grant is back or still there, in reviews `user` may see:
+    the work queue's list (re-granted ones say so in `verification`)."""
+    return (
+        DecisionItem.objects.filter(
+            verification_status=VerificationStatus.MISMATCH,
+            instance__definition__in=definitions_visible_to(user).values("pk"),
+        )
+        .select_related("instance")
+        .order_by("-instance__applied_at", "sort_key", "id")
+    )
