@@ -1,9 +1,10 @@
 """Reads behind the admins' work queue: what needs a person, in a fixed number of queries.
 
 Sections: items in open stages that nobody may review, instances that failed (with Retry),
-instances whose apply waits for a confirmation, revoked grants an import brought back, and the
-scheduler's last tick. Everything is limited to the reviews the viewer may see
-(permissions.definitions_visible_to); Retry is offered where they may manage the series.
+instances whose apply waits for a confirmation, revoked grants an import brought back, applied
+removals that verification found still in place, and the scheduler's last tick. Everything is
+limited to the reviews the viewer may see (permissions.definitions_visible_to); Retry is offered
+where they may manage the series.
 """
 
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from accessreviews.models import (
     StageStatus,
 )
 from accessreviews.permissions import definitions_visible_to, may_manage_scope, owned_group_ids
+from accessreviews.services.verify import verification_mismatches
 from directory.capabilities import capabilities_for
 from directory.models import (
     Application,
@@ -59,13 +61,19 @@ class WorkQueue:
     failed: list = field(default_factory=list)
     confirmations: list = field(default_factory=list)
     regranted: list = field(default_factory=list)
+    mismatches: list = field(default_factory=list)  # applied items whose grant is still there
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
     manageable: set = field(default_factory=set)  # ids of definitions the viewer may manage
-    # Verification mismatches (apply's verify step) join here at merge.
 
     @property
     def empty(self) -> bool:
-        return not (self.unreviewable or self.failed or self.confirmations or self.regranted)
+        return not (
+            self.unreviewable
+            or self.failed
+            or self.confirmations
+            or self.regranted
+            or self.mismatches
+        )
 
 
 def _limited(rows) -> list:
@@ -182,6 +190,7 @@ def work_queue(user) -> WorkQueue:
         failed=failed_instances(user),
         confirmations=instances_awaiting_confirmation(user),
         regranted=regranted_grants(user),
+        mismatches=_limited(verification_mismatches(user)),
         heartbeat=heartbeat(),
     )
     definitions = {i.definition.pk: i.definition for i in queue.failed}

@@ -399,3 +399,19 @@ def test_operations_need_the_csrf_token(admin_user, running):
 
     assert client.post(url("instance-stop", running)).status_code == 403
     assert status_of(running) == InstanceStatus.IN_PROGRESS
+
+
+def test_a_completed_run_links_to_its_apply_preview_and_a_failed_one_offers_retry(
+    signed_in, admin_user, reader, running
+):
+    ReviewInstance.objects.filter(pk=running.pk).update(status=InstanceStatus.COMPLETED)
+    apply_url = url("instance-apply", running)
+    body = signed_in(admin_user).get(page(running)).content.decode()
+    assert apply_url in body and "Preview and apply" in body
+    ReviewInstance.objects.filter(pk=running.pk).update(
+        status=InstanceStatus.FAILED, failed_step="apply", last_error="RuntimeError: boom"
+    )
+    body = signed_in(admin_user).get(page(running)).content.decode()
+    assert url("instance-retry", running) in body and "RuntimeError: boom" in body
+    body = signed_in(reader).get(page(running)).content.decode()
+    assert url("instance-retry", running) not in body  # readers get no buttons

@@ -9,11 +9,13 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from accessreviews.models import (
+    DecisionItem,
     FailedStep,
     InstanceStatus,
     ReviewDefinition,
     ReviewInstance,
     SchedulerHeartbeat,
+    VerificationStatus,
 )
 from accessreviews.services import start
 from accessreviews.services.definitions import definition_create
@@ -212,13 +214,17 @@ def test_the_queue_runs_a_fixed_number_of_queries(
         review_of(admin_user, failing, name=f"F{n}")
     fail_start(monkeypatch)
     ReviewInstance.objects.filter(status=InstanceStatus.IN_PROGRESS).update(needs_confirmation=True)
+    DecisionItem.objects.filter(instance__status=InstanceStatus.IN_PROGRESS).update(
+        verification_status=VerificationStatus.MISMATCH, verification="still there"
+    )
     SchedulerHeartbeat.beat()
     client = signed_in(admin_user)
     # 1 session, 2 signed-in user, 3 their active roles, 4 items with no reviewer link per
     # instance, 5 failed instances with their series, 6 their series' groups (prefetch),
-    # 7 instances waiting for confirmation, 8 re-granted grants with their names, 9 the
-    # heartbeat, 10 unread messages for the nav's inbox badge.
-    with django_assert_num_queries(10):
+    # 7 instances waiting for confirmation, 8 re-granted grants with their names, 9 applied
+    # items verification found still in place, 10 the heartbeat, 11 unread messages for the
+    # nav's inbox badge.
+    with django_assert_num_queries(11):
         response = client.get(QUEUE)
     q = response.context["q"]
     assert (len(q.unreviewable), len(q.failed), len(q.regranted)) == (rows, rows, rows)
@@ -388,3 +394,21 @@ def test_home_says_when_the_scheduler_is_stale(signed_in, admin_user):
         page = signed_in(admin_user).get(reverse("home")).content.decode()
     assert "Stale" in page and "Last tick 7" in page
     assert QUEUE in page
+
+
+def test_removals_verification_found_still_in_place_are_listed_for_readers_only(
+    signed_in, admin_user, reader, outsider
+):
+    group = GroupFactory(name="Falcon")
+    add_members(group, UserFactory(display_name="Sam Stays"))
+    add_owners(group, UserFactory())
+    review_of(admin_user, group)
+    instances_start_due(NOW)
+    DecisionItem.objects.update(
+        verification_status=VerificationStatus.MISMATCH,
+        verification="re-granted by import on 2 Dec 2026",
+    )
+    page = signed_in(reader).get(QUEUE).content.decode()
+    assert "Removals not in effect" in page
+    assert "Sam Stays" in page and "re-granted by import on 2 Dec 2026" in page
+    assert signed_in(outsider).get(QUEUE).status_code == 404
