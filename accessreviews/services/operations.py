@@ -42,6 +42,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Cast, Coalesce, Concat
+from django.urls import reverse
 from django.utils import timezone
 
 from accessreviews.choices import Decision, ReviewerType
@@ -158,7 +159,7 @@ def _tell_new_reviewers(stage: ReviewStage, recipients, operation) -> int:
             "item_count": Subquery(mine.values("pending")[:1]),
             "stage": stage.ordinal,
             "stage_count": len(snapshot["stages"]),
-            "link": f"/reviews/instances/{instance.uuid}/",
+            "link": reverse("accessreviews:review-open", args=[instance.uuid]),
         },
         dedupe_key=Concat(
             Value(f"reviewer-added:{stage.pk}:{operation.hex}:"),

@@ -29,6 +29,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import CharField, Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Concat
+from django.urls import reverse
 from django.utils import timezone
 
 from accessreviews.models import ReviewerAssignment, ReviewStage
@@ -145,7 +146,7 @@ def _remind(stage: ReviewStage, key: str, now, contacted_before=None) -> int:
             "due_at": iso(stage.end_at),
             "pending_count": Subquery(mine.values("pending")[:1]),
             "item_count": Subquery(mine.values("total")[:1]),
-            "link": f"/reviews/instances/{instance.uuid}/",
+            "link": reverse("accessreviews:review-open", args=[instance.uuid]),
         },
         dedupe_key=Concat(Value(prefix), Cast("id", CharField()), output_field=CharField()),
         email=True,

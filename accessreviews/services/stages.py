@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.db.models import CharField, Count, Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Concat
+from django.urls import reverse
 from django.utils import timezone
 
 from accessreviews.choices import Decision, DefaultDecision, ReviewerType
@@ -284,7 +285,7 @@ def _stage_started_messages(instance: ReviewInstance, stage: ReviewStage) -> int
             "stage_count": len(snapshot["stages"]),
             "due_at": iso(stage.end_at),
             "item_count": total,
-            "link": f"/reviews/instances/{instance.uuid}/",
+            "link": reverse("accessreviews:review-open", args=[instance.uuid]),
         },
         dedupe_key=Concat(
             Value(f"stage-started:{instance.pk}:{stage.ordinal}:"),
@@ -443,7 +444,7 @@ def _completed_messages(instance, counts: dict, now) -> int:
             "ended_at": iso(now),
             **counts,
             "apply_status": "Not applied yet",
-            "link": f"/reviews/instances/{instance.uuid}/",
+            "link": reverse("accessreviews:instance-detail", args=[instance.uuid]),
         },
         dedupe_key=Concat(
             Value(f"review-completed:{instance.pk}:"),

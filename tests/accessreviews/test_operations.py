@@ -34,6 +34,7 @@ from tests.accessreviews.running import (
     items,
     links_of,
     make_people,
+    opens_panel,
     person,
     recount,
     stage_of,
@@ -295,7 +296,7 @@ def test_extend_refuses_an_earlier_or_absurd_end_naming_the_field(
 # --- Reassign ------------------------------------------------------------------------------------
 
 
-def test_reassign_moves_the_undecided_items_with_the_reason(admin_user, people, running):
+def test_reassign_moves_the_undecided_items_with_the_reason(admin_user, people, running, client):
     oscar, olga = people["oscar"], people["olga"]
     stage1 = stage_of(running, 1)
     decide(oscar, stage1, Decision.APPROVE, running, people, "alice")
@@ -320,6 +321,7 @@ def test_reassign_moves_the_undecided_items_with_the_reason(admin_user, people, 
     # olga is told, with the items now hers.
     (told,) = Message.objects.filter(kind="review_started", recipient=olga)
     assert (told.context["item_count"], told.context["stage"]) == (3, 1)
+    assert opens_panel(client, told)
     # The new reviewer decides; the old one no longer can.
     decide(olga, stage1, Decision.DENY, running, people, "bob")
     assert decide(oscar, stage1, Decision.DENY, running, people, "carol") == 0
@@ -376,7 +378,7 @@ def test_reassign_refuses_bad_input_naming_the_field(admin_user, people, running
 # --- Re-resolve ----------------------------------------------------------------------------------
 
 
-def test_reresolve_follows_the_directory_and_keeps_decisions(admin_user, people, running):
+def test_reresolve_follows_the_directory_and_keeps_decisions(admin_user, people, running, client):
     oscar, olga, fiona = people["oscar"], people["olga"], people["fiona"]
     stage1 = stage_of(running, 1)
     decide(oscar, stage1, Decision.APPROVE, running, people, "alice")
@@ -403,6 +405,7 @@ def test_reresolve_follows_the_directory_and_keeps_decisions(admin_user, people,
         oscar.pk,
         olga.pk,
     ]
+    assert opens_panel(client, Message.objects.get(kind="review_started", recipient=olga))
 
     # No owner left: the fallback covers the items without a reviewer, the decided one stays.
     GroupOwner.objects.filter(user=olga).delete()

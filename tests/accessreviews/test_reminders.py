@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 
 from accessreviews.choices import Decision
 from accessreviews.models import ReviewerAssignment, ReviewStage
@@ -27,6 +28,7 @@ from tests.accessreviews.running import (
     START,
     decide,
     make_people,
+    opens_panel,
     person,
     stage_of,
     start,
@@ -55,7 +57,7 @@ def run_tick(now):
         tick(now=now)
 
 
-def test_one_reminder_at_the_midpoint_by_default_and_only_once(admin_user, people):
+def test_one_reminder_at_the_midpoint_by_default_and_only_once(admin_user, people, client):
     instance = start(admin_user, people)
     oscar = people["oscar"]
 
@@ -72,7 +74,8 @@ def test_one_reminder_at_the_midpoint_by_default_and_only_once(admin_user, peopl
     assert (context["pending_count"], context["item_count"]) == (4, 4)
     assert (context["stage"], context["stage_count"]) == (1, 2)
     assert context["due_at"] == "2026-12-08T08:00:00Z"
-    assert context["link"] == f"/reviews/instances/{instance.uuid}/"
+    assert context["link"] == reverse("accessreviews:review-open", args=[instance.uuid])
+    assert opens_panel(client, message)
     assert ReviewerAssignment.objects.get(stage=stage1).contacted_at == MIDPOINT
     before = state()
     run_tick(MIDPOINT + dt.timedelta(hours=2))
