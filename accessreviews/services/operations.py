@@ -57,6 +57,7 @@ from accessreviews.models import (
 )
 from accessreviews.models.instances import InstanceStatus, ReviewerReason, StageStatus
 from accessreviews.permissions import may_manage
+from accessreviews.services.named import stage_people
 from accessreviews.services.stages import (
     AUDIT_SOURCE,
     REASONS,
@@ -72,7 +73,6 @@ from accessreviews.services.start import (
     _eligible_params,
     insert_link_rows,
     iso,
-    reviewer_candidates,
 )
 from directory import audit
 from directory.models import PrincipalType, User, UserType
@@ -481,11 +481,7 @@ def _relink(cursor, stage: ReviewStage, result: ReresolveResult) -> None:
     reason = REASONS[reviewer_type]
     # Who is named comes from the snapshot (editing the series never changes a running
     # review); who that resolves to (owners, managers, group members) is the directory now.
-    if reviewer_type == ReviewerType.SELECTED:
-        candidates = _named_people(spec["reviewer_user_ids"], spec["reviewer_group_ids"], instance)
-    else:
-        candidates = reviewer_candidates(reviewer_type, instance, None)
-    fallbacks = _named_people(spec["fallback_user_ids"], spec["fallback_group_ids"], instance)
+    candidates, fallbacks = stage_people(spec, instance)
     not_own, not_theirs = _not_own(reviewer_type != ReviewerType.SELF), _not_own(True)
     in_stage = f"AND i.stage_ordinal = {int(stage.ordinal)}"
     # Not twice, and not on items an admin reassigned (re-resolve must not undo that).
@@ -520,26 +516,6 @@ def _newcomers(stage: ReviewStage, before: int):
     links = ItemReviewer.objects.filter(stage=stage)
     return User.objects.filter(pk__in=links.filter(id__gt=before).values("reviewer_id")).exclude(
         pk__in=links.filter(id__lte=before).values("reviewer_id")
-    )
-
-
-def _named_people(user_ids, group_ids, instance):
-    """start.people()'s SQL, over the snapshot's named users and groups (direct members)."""
-    parts, params = [], []
-    if user_ids:
-        marks = ", ".join(["%s"] * len(user_ids))
-        parts.append(f"SELECT u.id AS user_id FROM {T['user']} u WHERE u.id IN ({marks})")
-        params += list(user_ids)
-    if group_ids:
-        marks = ", ".join(["%s"] * len(group_ids))
-        parts.append(f"SELECT m.user_id FROM {T['membership']} m WHERE m.group_id IN ({marks})")
-        params += list(group_ids)
-    if not parts:
-        return None
-    return (
-        f"SELECT i.id AS item_id, x.user_id AS reviewer_id FROM {T['item']} i "
-        f"JOIN ({' UNION '.join(parts)}) x ON 1 = 1 WHERE i.instance_id = %s",
-        [*params, instance.pk],
     )
 
 
