@@ -40,7 +40,6 @@ from accessreviews.choices import Decision, DefaultDecision, ReviewerType
 from accessreviews.models import (
     DecisionHistory,
     DecisionItem,
-    DefinitionStage,
     ItemStageHistory,
     ReviewerAssignment,
     ReviewInstance,
@@ -53,13 +52,12 @@ from accessreviews.models.instances import (
     ReviewerReason,
     StageStatus,
 )
+from accessreviews.services.named import stage_people
 from accessreviews.services.start import (
     T,
     insert_assignments,
     insert_link_rows,
     iso,
-    people,
-    reviewer_candidates,
 )
 from directory import audit
 from directory.models import PrincipalType, User
@@ -235,36 +233,29 @@ def _open_next(instance, ordinal, spec, next_spec, now, result: StageCloseResult
 
 
 def _insert_stage_links(cursor, instance, stage: ReviewStage, spec: dict) -> dict:
-    """start.py's link builders, restricted to the items now in this stage."""
+    """start.py's link builders, restricted to the items now in this stage, with who is named
+    read from the snapshot: an instance never reads its series after the start (DESIGN.md)."""
     in_stage = f"AND i.stage_ordinal = {int(stage.ordinal)}"
-    definition_stage_id = (
-        DefinitionStage.objects.filter(
-            definition_id=instance.definition_id, ordinal=spec["ordinal"]
-        )
-        .values_list("pk", flat=True)
-        .first()
-    )
     reviewer_type = spec["reviewer_type"]
     reason = REASONS[reviewer_type]
     not_principal = f"AND NOT (i.principal_type = '{PrincipalType.USER}' AND i.principal_id = r.id)"
     not_own = "" if reviewer_type == ReviewerType.SELF else not_principal
-    counts = {}
-    candidates = reviewer_candidates(reviewer_type, instance, definition_stage_id)
+    counts = {reason: 0, ReviewerReason.FALLBACK: 0}
+    candidates, fallbacks = stage_people(spec, instance)
     if candidates:
         counts[reason] = insert_link_rows(
             cursor, stage, candidates, reason, f"{not_own} {in_stage}"
         )
-    fallback_sql, fallback_params = people(
-        T["stage_fallback_users"], T["stage_fallback_groups"], instance, definition_stage_id
-    )
-    fallback = (
-        f"{fallback_sql} AND NOT EXISTS (SELECT 1 FROM {T['link']} l "
-        "WHERE l.stage_id = %s AND l.item_id = i.id)",
-        [*fallback_params, stage.pk],
-    )
-    counts[ReviewerReason.FALLBACK] = insert_link_rows(
-        cursor, stage, fallback, ReviewerReason.FALLBACK, f"{not_principal} {in_stage}"
-    )
+    if fallbacks:
+        fallback_sql, fallback_params = fallbacks
+        fallback = (
+            f"{fallback_sql} AND NOT EXISTS (SELECT 1 FROM {T['link']} l "
+            "WHERE l.stage_id = %s AND l.item_id = i.id)",
+            [*fallback_params, stage.pk],
+        )
+        counts[ReviewerReason.FALLBACK] = insert_link_rows(
+            cursor, stage, fallback, ReviewerReason.FALLBACK, f"{not_principal} {in_stage}"
+        )
     return counts
 
 

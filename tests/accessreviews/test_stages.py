@@ -11,6 +11,7 @@ from accessreviews.drafts import StageDraft
 from accessreviews.models import (
     DecisionHistory,
     DecisionItem,
+    DefinitionStage,
     ItemReviewer,
     ItemStageHistory,
     ReviewerAssignment,
@@ -32,7 +33,7 @@ from directory.models import AuditEvent
 from notifications.models import Message
 from tests.accessreviews.factories import group_review_draft
 from tests.accessreviews.running import opens_panel
-from tests.factories import GroupFactory, UserFactory, add_members, add_owners
+from tests.factories import GroupFactory, UserFactory, add_members, add_owners, nest
 
 pytestmark = pytest.mark.django_db
 
@@ -204,6 +205,41 @@ def test_close_moves_every_item_by_default_and_opens_stage_two(admin_user, peopl
     assert not stage_close(stage1, STAGE1_END).closed
     assert state() == before
     assert AuditEvent.objects.filter(action="stage.closed").count() == 1
+
+
+def test_stage_two_takes_its_reviewers_from_the_snapshot_not_the_edited_series(admin_user, people):
+    instance = start(admin_user, people)
+    sam, rita = people["sam"], people["rita"]
+    stage = DefinitionStage.objects.get(definition=instance.definition, ordinal=2)
+    stage.reviewer_users.set([rita])
+    stage.fallback_users.set([rita])
+
+    stage_close(decide_stage1(instance, people), STAGE1_END)
+
+    stage2 = stage_of(instance, 2)
+    assert set(ItemReviewer.objects.filter(stage=stage2).values_list("reviewer_id", "reason")) == {
+        (sam.pk, "selected")
+    }
+    assert counters(stage2) == recount(stage2) == {sam.pk: (4, 4)}
+
+
+def test_stage_two_counts_a_named_groups_members_at_any_depth(admin_user, people):
+    instance = start(admin_user, people)
+    rita = people["rita"]
+    outer, inner = GroupFactory(name="Approvers"), GroupFactory(name="Approvers EU")
+    nest(outer, inner)
+    add_members(inner, rita)
+    snapshot = instance.settings_snapshot
+    second = {**snapshot["stages"][1], "reviewer_user_ids": [], "reviewer_group_ids": [outer.pk]}
+    ReviewInstance.objects.filter(pk=instance.pk).update(
+        settings_snapshot={**snapshot, "stages": [snapshot["stages"][0], second]}
+    )
+    instance.refresh_from_db()
+
+    stage_close(decide_stage1(instance, people), STAGE1_END)
+
+    stage2 = stage_of(instance, 2)
+    assert counters(stage2) == recount(stage2) == {rita.pk: (4, 4)}
 
 
 def test_only_the_move_on_set_goes_on(admin_user, people):
