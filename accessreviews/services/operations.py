@@ -348,6 +348,7 @@ class ReassignResult:
 def items_reassign(actor, stage: ReviewStage, from_reviewer, to_reviewer, reason: str):
     """Move `from_reviewer`'s undecided items of the open stage to `to_reviewer`."""
     _require_manager(actor, stage.instance, "reassign")
+    _refuse_to_self(actor, stage, from_reviewer, to_reviewer)
     reason = _clean_reason(reason)
     _check_people(from_reviewer, to_reviewer)
     result = ReassignResult()
@@ -410,6 +411,18 @@ def _copy_undecided_links(stage, from_reviewer, to_reviewer, self_review: bool) 
                 to_reviewer.pk,
             ],
         )
+
+
+def _refuse_to_self(actor, stage, from_reviewer, to_reviewer) -> None:
+    """A manager never takes items to decide them: who manages a review does not also review
+    it by their own hand (separation of duties, which an auditor checks). Refused, audited."""
+    if to_reviewer.pk != actor.pk:
+        return
+    details = {"stage": stage.ordinal, "from": from_reviewer.user_principal_name}
+    audit.record(actor, "authz.denied.instance_reassign_to_self", stage.instance, details)
+    raise ValidationError(
+        {"to_reviewer": "You manage this review, so you cannot reassign its items to yourself."}
+    )
 
 
 def _clean_reason(reason: str) -> str:

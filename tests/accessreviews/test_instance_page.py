@@ -192,7 +192,7 @@ def test_stop_stage_and_a_stale_form_for_it(signed_in, admin_user, running):
     assert stage_of(running, 1).status == StageStatus.COMPLETED
     stale = client.post(url("instance-stage-reset", running), {"stage": "1"})
     assert stale.status_code == 302 and "no longer open" in texts(stale)[-1]
-    for bad in ("", "x", "9"):
+    for bad in ("", "x", "9", "0", "²", "-1", "99999999999999999999"):
         refused = client.post(url("instance-stage-stop", running), {"stage": bad})
         assert refused.status_code == 302 and "reload" in texts(refused)[-1]
     assert stage_of(running, 2).status == StageStatus.IN_PROGRESS
@@ -247,7 +247,12 @@ def test_reassign_through_the_page(signed_in, admin_user, people, running):
 
     response = signed_in(admin_user).post(
         url("instance-reassign", running),
-        {"from_reviewer": oscar.pk, "to_reviewer": olga.email.upper(), "reason": "On leave"},
+        {
+            "stage": "1",
+            "from_reviewer": oscar.pk,
+            "to_reviewer": olga.email.upper(),
+            "reason": "On leave",
+        },
     )
 
     assert response.status_code == 302
@@ -274,6 +279,7 @@ def test_bad_reassign_input_is_a_form_error_naming_the_field(
     signed_in, admin_user, people, running, change, field
 ):
     data = {
+        "stage": "1",
         "from_reviewer": people["oscar"].pk,
         "to_reviewer": people["olga"].email,
         "reason": "On leave",
@@ -287,6 +293,57 @@ def test_bad_reassign_input_is_a_form_error_naming_the_field(
     assert response.status_code == 200
     assert field in response.context["reassign_form"].errors
     assert not ItemReviewer.objects.filter(reason="reassigned").exists()
+
+
+def test_a_manager_cannot_reassign_items_to_themselves(signed_in, admin_user, people, running):
+    data = {"stage": "1", "from_reviewer": people["oscar"].pk, "reason": "I will do it"}
+    data["to_reviewer"] = admin_user.user_principal_name
+
+    response = signed_in(admin_user).post(url("instance-reassign", running), data)
+
+    assert response.status_code == 200
+    (error,) = response.context["reassign_form"].errors["to_reviewer"]
+    assert "cannot reassign its items to yourself" in error
+    assert not ItemReviewer.objects.filter(reason="reassigned").exists()
+    assert counters(stage_of(running, 1)) == {people["oscar"].pk: (4, 4)}
+    refusal = AuditEvent.objects.get(action="authz.denied.instance_reassign_to_self")
+    assert refusal.details == {"stage": 1, "from": people["oscar"].user_principal_name}
+
+
+def test_a_reassign_from_a_stale_page_acts_on_no_other_stage(
+    signed_in, admin_user, people, running
+):
+    client = signed_in(admin_user)
+    client.post(url("instance-stage-stop", running), {"stage": "1"})
+    data = {"from_reviewer": people["sam"].pk, "to_reviewer": people["olga"].email}
+
+    # The page was shown while stage 1 was open; stage 2 (sam's) has opened since.
+    stale = client.post(url("instance-reassign", running), {**data, "stage": "1", "reason": "x"})
+    unnamed = client.post(url("instance-reassign", running), {**data, "reason": "x"})
+
+    assert stale.status_code == 302 and "no longer open" in texts(stale)[-1]
+    assert unnamed.status_code == 302 and "reload" in texts(unnamed)[-1]
+    assert not ItemReviewer.objects.filter(reason="reassigned").exists()
+    assert counters(stage_of(running, 2)) == {people["sam"].pk: (4, 4)}
+
+
+@pytest.mark.parametrize(
+    "zone, day, time",
+    [("America/New_York", "9999-12-31", "23:00"), ("Europe/Paris", "0001-01-01", "00:00")],
+)
+def test_an_extension_beyond_the_calendar_is_a_form_error(
+    signed_in, admin_user, running, zone, day, time
+):
+    admin_user.time_zone = zone
+    admin_user.save()
+
+    response = signed_in(admin_user).post(
+        url("instance-extend", running), {"new_end_date": day, "new_end_time": time}
+    )
+
+    assert response.status_code == 200
+    assert response.context["extend_form"].errors["new_end_date"]
+    assert ReviewInstance.objects.get(pk=running.pk).end_at == END
 
 
 def test_reresolve_and_remind_through_the_page(signed_in, admin_user, people, running):
@@ -381,7 +438,7 @@ def test_reassign_finds_the_new_reviewer_by_name_or_lists_the_matches(
     signed_in, admin_user, people, running
 ):
     client = signed_in(admin_user)
-    data = {"from_reviewer": people["oscar"].pk, "reason": "On leave"}
+    data = {"stage": "1", "from_reviewer": people["oscar"].pk, "reason": "On leave"}
     person("olga second")
 
     several = client.post(url("instance-reassign", running), {**data, "to_reviewer": "olga"})
