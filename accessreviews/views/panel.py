@@ -254,9 +254,16 @@ def recommendations_take(request, uuid, ordinal):
             instance_id=assignment.stage.instance_id, uuid__in=form.cleaned_data["items"]
         ).values_list("pk", flat=True)
     try:
-        count = recommendations_accept(request.user, assignment.stage, items=items)
+        count = recommendations_accept(
+            request.user,
+            assignment.stage,
+            items=items,
+            justification=form.cleaned_data["justification"],
+        )
     except StageClosed:
         return _refused(request, assignment, CLOSED)
+    except ValidationError as refusal:
+        return _refused(request, assignment, _errors(refusal))
     if count:
         done = f"Accepted the recommendation for {describe.plural(count, 'person', 'people')}."
         messages.success(request, done)

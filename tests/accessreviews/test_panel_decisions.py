@@ -346,6 +346,25 @@ def test_accept_recommendations_for_all_pending_or_the_selection(
     assert messages_of(response)[-1] == "No pending item with a recommendation to accept."
 
 
+def test_accepting_recommendations_takes_the_typed_reason_and_may_require_it(
+    admin_user, signed_in, reviewer, people
+):
+    group = GroupFactory(name="Strict")
+    add_members(group, people["alice"])
+    add_owners(group, reviewer)
+    stage = start(admin_user, group, justification_required=True)
+    client = signed_in(reviewer)
+    url = bulk_url(stage, "recommendations-accept")
+
+    refused = client.post(url, {"accept": "pending", "justification": " "})
+    accepted = client.post(url, {"accept": "pending", "justification": "Signs in daily"})
+
+    assert messages_of(refused) == ["Reason: This review requires a justification."]
+    assert messages_of(accepted)[-1] == "Accepted the recommendation for 1 person."
+    alice = item_of(stage, people["alice"])
+    assert (alice.decision, alice.justification) == (Decision.APPROVE, "Signs in daily")
+
+
 # --- Self-review ---------------------------------------------------------------------------------
 
 
