@@ -11,9 +11,13 @@ from django.urls import reverse
 from accessreviews.choices import Decision
 from accessreviews.models import ItemReviewer, ReviewerAssignment, ReviewInstance
 from accessreviews.models.instances import InstanceStatus, StageStatus
+from accessreviews.services.definitions import definition_create
+from accessreviews.services.start import instances_start_due
 from directory.models import AuditEvent, TenantSettings
 from notifications.models import Message
+from tests.accessreviews.factories import group_review_draft
 from tests.accessreviews.running import (
+    BEFORE,
     END,
     NOW,
     counters,
@@ -26,6 +30,7 @@ from tests.accessreviews.running import (
     stage_of,
     start,
 )
+from tests.factories import GroupFactory, add_members, add_owners
 
 pytestmark = pytest.mark.django_db
 
@@ -138,6 +143,34 @@ def test_the_group_owner_persona_manages_a_review_of_their_group(
     assert status_of(instance) == InstanceStatus.COMPLETED
     for persona in (reviewer, other_reviewer):  # a member reviewed, and a stranger
         assert signed_in(persona).get(page(instance)).status_code == 404
+
+
+def test_an_owner_of_one_group_of_a_series_sees_only_that_groups_review(
+    signed_in, admin_user, people
+):
+    TenantSettings.objects.update_or_create(
+        pk=1, defaults={"group_owners_can_manage_reviews": True}
+    )
+    falcon, hawk = GroupFactory(name="Falcon"), GroupFactory(name="Hawk")
+    add_members(falcon, people["alice"])
+    add_members(hawk, people["bob"])
+    add_owners(falcon, people["oscar"])
+    add_owners(hawk, people["olga"])
+    definition = definition_create(admin_user, group_review_draft([falcon, hawk]), now=BEFORE)
+    instances_start_due(NOW)
+    mine = ReviewInstance.objects.get(resource_id=falcon.pk)
+    theirs = ReviewInstance.objects.get(resource_id=hawk.pk)
+    series = reverse("accessreviews:definition-detail", args=[definition.uuid])
+    client = signed_in(people["oscar"])
+
+    assert client.get(page(mine)).status_code == 200
+    assert client.get(page(theirs)).status_code == 404
+    assert client.post(url("instance-stop", theirs)).status_code == 404
+    body = client.get(series).content.decode()
+    assert page(mine) in body and page(theirs) not in body
+    admin_body = signed_in(admin_user).get(series).content.decode()
+    assert page(mine) in admin_body and page(theirs) in admin_body
+    assert status_of(theirs) == InstanceStatus.IN_PROGRESS
 
 
 @pytest.mark.parametrize("who", ["outsider", "reviewer"])
