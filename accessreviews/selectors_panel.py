@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db.models import (
     Case,
     CharField,
@@ -125,6 +126,23 @@ class PanelFilter:
             path=choice("path", AccessPath.values),
             q=params.get("q", "").strip()[:SEARCH_MAX],
         )
+
+    @classmethod
+    def from_post(cls, params: Mapping) -> "PanelFilter":
+        """from_params for a decision on "all matching": a value it would drop (unknown, or a
+        search cut short) is refused, naming the field, since dropping it would widen the
+        decision to people the page never showed."""
+        filters = cls.from_params(params)
+        wrong = {
+            name: ["Not one of the choices; reload the page and filter again."]
+            for name in cls.PARAMS
+            if name != "q" and params.get(name, "") and not getattr(filters, name)
+        }
+        if len(params.get("q", "").strip()) > SEARCH_MAX:
+            wrong["q"] = [f"At most {SEARCH_MAX} characters."]
+        if wrong:
+            raise ValidationError(wrong)
+        return filters
 
     @property
     def is_set(self) -> bool:

@@ -283,6 +283,29 @@ def test_all_matching_is_evaluated_on_the_server_at_post_time(signed_in, reviewe
     }
 
 
+@pytest.mark.parametrize(
+    "field, value, label",
+    [
+        ("recommendation", "Deny ", "Recommendation filter:"),
+        ("status", "undecided", "Decision filter:"),
+        ("user_type", "Robot", "User type filter:"),
+        ("path", "Nested", "Access filter:"),
+        ("q", "a" * 201, "Name or email filter:"),
+    ],
+)
+def test_all_matching_refuses_a_filter_it_does_not_know_and_changes_nothing(
+    signed_in, reviewer, review, field, value, label
+):
+    response = signed_in(reviewer).post(
+        bulk_url(review), {"decision": Decision.DENY, "scope": "matching", field: value}
+    )
+
+    assert response.status_code == 302
+    (message,) = messages_of(response)
+    assert message.startswith(label)
+    assert set(decisions(review).values()) == {Decision.NOT_REVIEWED}
+
+
 def test_all_matching_never_includes_my_own_access(admin_user, signed_in, reviewer, people):
     group = GroupFactory(name="Owners are members")
     add_members(group, people["alice"], reviewer)
