@@ -23,6 +23,7 @@ from accessreviews.models import (
 )
 from accessreviews.models.instances import InstanceStatus, StageStatus
 from accessreviews.permissions import definitions_visible_to, instances_visible_to, may_manage
+from accessreviews.selectors_panel import floor_percent
 from accessreviews.services.start import RUNNING
 from directory.models import Application, DirectoryRole, Group, User
 
@@ -224,7 +225,7 @@ class StageProgress:
 
     @property
     def percent(self) -> int:
-        return round(100 * self.decided / self.total) if self.total else 0
+        return floor_percent(self.decided, self.total, empty=0)  # a stage nobody is in
 
     @property
     def rows(self) -> list[tuple[str, str, int]]:

@@ -73,6 +73,12 @@ def my_reviews_summary(user) -> dict:
     )
 
 
+def floor_percent(part: int, whole: int, *, empty: int = 100) -> int:
+    """`part` of `whole` in whole percent, floored so that 100% means all of it (199 of 200 is
+    99%, never a rounded-up 100% with one person left); `empty` when there is no whole."""
+    return empty if not whole else (100 * part) // whole
+
+
 @dataclass(frozen=True)
 class Progress:
     total: int
@@ -88,8 +94,7 @@ class Progress:
 
     @property
     def percent(self) -> int:
-        # Floor, so 100% means every item really is decided.
-        return 100 if not self.total else (100 * self.decided) // self.total
+        return floor_percent(self.decided, self.total)  # nothing to review: all done
 
 
 def days_left(due: datetime.datetime, zone: str, now: datetime.datetime | None = None) -> int:

@@ -8,6 +8,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
+from accessreviews import selectors, selectors_panel
 from accessreviews.choices import Decision
 from accessreviews.models import ItemReviewer, ReviewerAssignment, ReviewInstance
 from accessreviews.models.instances import InstanceStatus, StageStatus
@@ -489,3 +490,14 @@ def test_operations_need_the_csrf_token(admin_user, running):
 
     assert client.post(url("instance-stop", running)).status_code == 403
     assert status_of(running) == InstanceStatus.IN_PROGRESS
+
+
+@pytest.mark.parametrize(
+    "decided, total, percent", [(199, 200, 99), (2, 3, 66), (200, 200, 100), (0, 5, 0)]
+)
+def test_stage_progress_floors_like_the_panels(decided, total, percent):
+    counts = {Decision.APPROVE: decided, Decision.NOT_REVIEWED: total - decided}
+    stage_progress = selectors.StageProgress(stage=None, counts=counts)
+
+    assert stage_progress.percent == percent
+    assert selectors_panel.Progress(total, total - decided).percent == percent
