@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -188,7 +190,21 @@ class ReviewInstanceAdmin(ReadOnlyAdmin):
 
     @admin.action(permissions=["manage"], description="Stop selected reviews")
     def stop_selected(self, request, queryset):
-        _each(self, request, queryset, operations.instance_stop, "stopped")
+        """Ask first, as delete_selected does: a stop cannot be undone."""
+        if request.POST.get("post") == "yes":
+            _each(self, request, queryset, operations.instance_stop, "stopped")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Stop the selected reviews?",
+            "opts": self.model._meta,
+            "queryset": queryset.select_related("definition").order_by("resource_name", "pk"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(
+            request, "admin/accessreviews/reviewinstance/stop_selected_confirmation.html", context
+        )
 
     @admin.action(permissions=["manage"], description="Send a reminder now (open stage)")
     def remind_selected(self, request, queryset):

@@ -456,15 +456,21 @@ def test_the_admin_lists_instances_read_only(signed_in, admin_user, reader, runn
 def test_the_admin_actions_call_the_services(signed_in, admin_user, people, running):
     client = signed_in(admin_user)
 
-    def act(action):
-        return client.post(CHANGELIST, {"action": action, "_selected_action": [running.pk]})
+    def act(action, **extra):
+        data = {"action": action, "_selected_action": [running.pk], **extra}
+        return client.post(CHANGELIST, data)
 
     act("remind_selected")
     assert Message.objects.filter(kind="reminder", recipient=people["oscar"]).count() == 1
     assert AuditEvent.objects.filter(action="stage.reminded").count() == 1
-    act("stop_selected")
+    asked = act("stop_selected")  # an intermediate page first, as delete_selected
+    assert asked.status_code == 200 and status_of(running) == InstanceStatus.IN_PROGRESS
+    body = asked.content.decode()
+    assert "Stop 1 review now?" in body and 'name="post" value="yes"' in body
+    assert f'name="_selected_action" value="{running.pk}"' in body
+    act("stop_selected", post="yes")
     assert status_of(running) == InstanceStatus.COMPLETED
-    refused = act("stop_selected")
+    refused = act("stop_selected", post="yes")
     assert "Only a running review can be stopped." in " ".join(texts(refused))
 
 
