@@ -40,7 +40,12 @@ from accessreviews.models import (
     ReviewerAssignment,
     ReviewStage,
 )
-from accessreviews.models.instances import InstanceStatus, Recommendation, StageStatus
+from accessreviews.models.instances import (
+    InstanceStatus,
+    Recommendation,
+    ReviewerReason,
+    StageStatus,
+)
 from directory.models import AccessPath, PrincipalType, User, UserType
 
 PAGE_SIZE = 50
@@ -255,6 +260,12 @@ class Row:
     @property
     def is_pending(self) -> bool:
         return self.decided.decision == Decision.NOT_REVIEWED
+
+    @property
+    def answers_for_self(self) -> bool:
+        """My own access, in a self-review: asked as "do you need it?". An item reassigned to
+        me in a self-review is someone else's access, decided with the usual words."""
+        return self.link.reason == ReviewerReason.SELF
 
     @property
     def sign_in_days(self) -> int | None:

@@ -359,8 +359,7 @@ def items_reassign(actor, stage: ReviewStage, from_reviewer, to_reviewer, reason
         )
         if not undecided.exists():
             raise ValidationError({"from_reviewer": "This reviewer has nothing left to review."})
-        self_review = _spec(stage)["reviewer_type"] == ReviewerType.SELF
-        _copy_undecided_links(stage, from_reviewer, to_reviewer, self_review)
+        _copy_undecided_links(stage, from_reviewer, to_reviewer)
         # Every undecided link the new reviewer now also holds leaves the old reviewer.
         handed_over = ItemReviewer.objects.filter(
             stage_id=stage.pk, reviewer_id=to_reviewer.pk, item_id=OuterRef("item_id")
@@ -386,13 +385,14 @@ def items_reassign(actor, stage: ReviewStage, from_reviewer, to_reviewer, reason
     return result
 
 
-def _copy_undecided_links(stage, from_reviewer, to_reviewer, self_review: bool) -> None:
+def _copy_undecided_links(stage, from_reviewer, to_reviewer) -> None:
     """Give `to_reviewer` a REASSIGNED link to each undecided item `from_reviewer` has, except
-    their own access (outside a self-review) and items they already review."""
-    own, own_params = "", []
-    if not self_review:
-        own = f"AND NOT (i.principal_type = '{PrincipalType.USER}' AND i.principal_id = %s)"
-        own_params = [to_reviewer.pk]
+    their own access and items they already review.
+
+    Own access is left out in every review type: only a SELF link lets a person decide their
+    own access (decisions.py), so a REASSIGNED one, even in a self-review, would hand over an
+    item nobody could decide. It stays with the current reviewer (counted as kept)."""
+    own = f"AND NOT (i.principal_type = '{PrincipalType.USER}' AND i.principal_id = %s)"
     with connection.cursor() as cursor:
         cursor.execute(
             f"""INSERT INTO {T["link"]} (stage_id, reviewer_id, sort_key, item_id, reason)
@@ -407,7 +407,7 @@ def _copy_undecided_links(stage, from_reviewer, to_reviewer, self_review: bool) 
                 stage.pk,
                 from_reviewer.pk,
                 NR,
-                *own_params,
+                to_reviewer.pk,
                 to_reviewer.pk,
             ],
         )

@@ -11,10 +11,13 @@ from accessreviews.drafts import StageDraft
 from accessreviews.models import (
     DecisionHistory,
     DecisionItem,
+    ItemReviewer,
     ReviewerAssignment,
     ReviewInstance,
 )
 from accessreviews.models.instances import DecisionSource, InstanceStatus, Recommendation
+from accessreviews.services import operations
+from accessreviews.services.decisions import decision_record
 from accessreviews.services.stages import stage_close
 from benchmarks.panel import seed_review
 from directory.models import AuditEvent
@@ -406,6 +409,31 @@ def test_in_a_self_review_i_answer_for_my_own_access(admin_user, signed_in):
     assert (mine.decision, mine.reviewed_by_id) == (Decision.DENY, me.pk)
     theirs = item_of(stage, other)
     assert client.post(decide_url(stage, theirs), {"decision": "Deny"}).status_code == 404
+
+
+def test_in_a_self_review_a_reassigned_item_never_goes_to_its_own_person(admin_user, signed_in):
+    me, other = person("Sam Self"), person("Other Member")
+    group = GroupFactory(name="Finance share")
+    add_members(group, me, other)
+    stage = start(admin_user, group, stages=[StageDraft(ReviewerType.SELF, duration_days=14)])
+    mine, theirs = item_of(stage, me), item_of(stage, other)
+    operations.items_reassign(admin_user, stage, me, other, "Sam is on leave")
+
+    back = operations.items_reassign(admin_user, stage, other, me, "Sam is back")
+
+    # My access stays with Other (only my own SELF link could let me decide it); theirs is mine.
+    assert (back.moved, back.kept) == (1, 1)
+    links = set(ItemReviewer.objects.filter(stage=stage).values_list("reviewer_id", "item_id"))
+    assert links == {(other.pk, mine.pk), (me.pk, theirs.pk)}
+    # A reassigned reviewer in a self-review decides someone else's access in the usual words.
+    body = signed_in(me).get(panel_url(stage)).content.decode()
+    assert "Yes, I need it" not in body
+    assert ">Approve</button>" in body and ">Don't know</button>" in body
+    response = signed_in(me).post(decide_url(stage, theirs), {"decision": Decision.DONT_KNOW})
+    assert messages_of(response) == ["Marked “Don't know” for Other Member."]
+    own = signed_in(other).get(panel_url(stage)).content.decode()
+    assert ">Approve</button>" in own  # Sam's access, reassigned to Other
+    assert decision_record(other, stage, Decision.APPROVE, items=[mine.pk]) == 1
 
 
 # --- Query counts --------------------------------------------------------------------------------
