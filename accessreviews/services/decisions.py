@@ -40,10 +40,8 @@ from accessreviews.models import (
 )
 from accessreviews.models.instances import (
     DecisionSource,
-    InstanceStatus,
     Recommendation,
     ReviewerReason,
-    StageStatus,
 )
 from directory import audit
 from directory.models import PrincipalType
@@ -66,11 +64,11 @@ def _open_stage(stage_id: int) -> tuple[int, int, bool]:
 
     On PostgreSQL the stage and instance rows are share-locked until commit, so a concurrent
     close (an UPDATE of their status) waits for this operation instead of racing it."""
-    queryset = ReviewStage.objects.filter(
-        pk=stage_id,
-        status=StageStatus.IN_PROGRESS,
-        instance__status=InstanceStatus.IN_PROGRESS,
-    ).values_list("ordinal", "instance_id", "instance__settings_snapshot")
+    queryset = (
+        ReviewStage.objects.open()
+        .filter(pk=stage_id)
+        .values_list("ordinal", "instance_id", "instance__settings_snapshot")
+    )
     sql, params = queryset.query.sql_with_params()
     if connection.vendor == "postgresql":
         sql += " FOR SHARE"
@@ -109,13 +107,7 @@ def _targets(actor, stage_id: int, instance_id: int, items, item_filter):
         Q(pk__in=links.values("item_id")),
         ~Q(principal_type=PrincipalType.USER, principal_id=actor.pk)
         | Q(pk__in=links.filter(reason=ReviewerReason.SELF).values("item_id")),
-        Exists(
-            ReviewStage.objects.filter(
-                pk=stage_id,
-                status=StageStatus.IN_PROGRESS,
-                instance__status=InstanceStatus.IN_PROGRESS,
-            )
-        ),
+        Exists(ReviewStage.objects.open().filter(pk=stage_id)),
     )
     if items is not None:
         queryset = queryset.filter(pk__in=_ids(items))

@@ -98,11 +98,7 @@ def _require_manager(actor, instance: ReviewInstance, what: str) -> None:
 
 def _lock_open_stage(stage: ReviewStage) -> ReviewStage:
     """The stage again, locked (PostgreSQL) and open with its instance, else ValidationError."""
-    queryset = ReviewStage.objects.filter(
-        pk=stage.pk,
-        status=StageStatus.IN_PROGRESS,
-        instance__status=InstanceStatus.IN_PROGRESS,
-    ).select_related("instance")
+    queryset = ReviewStage.objects.open().filter(pk=stage.pk).select_related("instance")
     if connection.vendor == "postgresql":
         queryset = queryset.select_for_update()  # the stage and its instance, as stages.py
     fresh = queryset.first()

@@ -35,7 +35,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accessreviews.models import ReviewerAssignment, ReviewStage
-from accessreviews.models.instances import InstanceStatus, StageStatus
 from accessreviews.permissions import may_manage
 from accessreviews.services.start import iso
 from directory import audit
@@ -86,14 +85,16 @@ def sent_key(point: Point, end_at) -> str:
 def reminders_due(now=None) -> int:
     """Send the reminders whose point has come. Returns how many messages were new."""
     now = now or timezone.now()
-    stages = ReviewStage.objects.filter(
-        status=StageStatus.IN_PROGRESS,
-        instance__status=InstanceStatus.IN_PROGRESS,
-        start_at__lt=now,
-        end_at__gt=now,
-        instance__settings_snapshot__settings__reminders_enabled=True,
-        instance__settings_snapshot__settings__mail_notifications_enabled=True,
-    ).select_related("instance")
+    stages = (
+        ReviewStage.objects.open()
+        .filter(
+            start_at__lt=now,
+            end_at__gt=now,
+            instance__settings_snapshot__settings__reminders_enabled=True,
+            instance__settings_snapshot__settings__mail_notifications_enabled=True,
+        )
+        .select_related("instance")
+    )
     sent = 0
     for stage in list(stages.order_by("end_at", "pk")):
         point = due_point(stage.instance.settings_snapshot, stage, now)
@@ -119,11 +120,7 @@ def reminder_send_now(actor, stage: ReviewStage, now=None) -> int:
         audit.record(actor, "authz.denied.instance_remind", instance, {})
         raise PermissionDenied("You may read this review but not manage it.")
     with transaction.atomic():
-        is_open = ReviewStage.objects.filter(
-            pk=stage.pk,
-            status=StageStatus.IN_PROGRESS,
-            instance__status=InstanceStatus.IN_PROGRESS,
-        ).exists()
+        is_open = ReviewStage.objects.open().filter(pk=stage.pk).exists()
         if not is_open:
             raise ValidationError("This stage is no longer open, so there is no one to remind.")
         key = f"now-{uuid.uuid4().hex[:12]}"

@@ -16,9 +16,12 @@ same path, with the admin as actor.
 
 Lock order, the same as decisions.py's: the open stage and its instance, then items and
 assignments. A decision share-locks the stage and its instance in one statement before
-locking items; so every writer here first locks the same two rows with the same join (on
-PostgreSQL, FOR UPDATE): a decider either finished before, or waits at the stage or instance
-before it locks any item, which cannot deadlock.
+locking items. instance_end (and the admin operations) first lock those two rows with the
+same join (lock_open_stages, on PostgreSQL FOR UPDATE). stage_close locks the stage by its
+claim, the UPDATE of its status, which waits for in-flight deciders' share locks; it touches
+the instance row only after that (opening the next stage, or through instance_end). Either
+way a decider has finished before, or waits at the stage or instance before it locks any
+item, and then finds the stage closed: this cannot deadlock.
 
 instance_end: claim InProgress -> AutoReviewing; close the open stage without opening another;
 INSERT ... SELECT DecisionHistory rows (source Default) for items never decided in any stage;
@@ -92,8 +95,8 @@ def lock_open_stages(instance_id: int) -> None:
     if connection.vendor != "postgresql":
         return  # SQLite: IMMEDIATE transactions already hold the one write lock
     sql, params = (
-        ReviewStage.objects.filter(instance_id=instance_id, status=StageStatus.IN_PROGRESS)
-        .filter(instance__status=InstanceStatus.IN_PROGRESS)
+        ReviewStage.objects.open()
+        .filter(instance_id=instance_id)
         .order_by("pk")
         .values_list("pk", "instance__status")
         .query.sql_with_params()
