@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -60,6 +62,7 @@ class ReviewDefinitionAdmin(ReadOnlyAdmin):
     """
 
     actions = ["pause_selected", "resume_selected", "end_selected"]
+    nouns = ("series", "series")  # for _each's summary
     list_display = ("name", "scope_type", "status", "next_occurrence_at", "creator")
     list_filter = ("status", "scope_type", "recurrence")
     list_select_related = ("created_by",)
@@ -115,31 +118,19 @@ class ReviewDefinitionAdmin(ReadOnlyAdmin):
 
     @admin.action(permissions=["manage"], description="Pause selected series")
     def pause_selected(self, request, queryset):
-        self._each(request, queryset, services.definition_pause, "paused")
+        _each(self, request, self._series(queryset), services.definition_pause, "paused")
 
     @admin.action(permissions=["manage"], description="Resume selected series")
     def resume_selected(self, request, queryset):
-        self._each(request, queryset, services.definition_resume, "resumed")
+        _each(self, request, self._series(queryset), services.definition_resume, "resumed")
 
     @admin.action(permissions=["manage"], description="End selected series")
     def end_selected(self, request, queryset):
-        self._each(request, queryset, services.definition_end, "ended")
+        _each(self, request, self._series(queryset), services.definition_end, "ended")
 
-    def _each(self, request, queryset, service, done: str) -> None:
-        """Call the service per series (each is its own audited transaction); name refusals."""
-        changed = 0
-        for definition in queryset.prefetch_related("groups", "stages"):
-            try:
-                service(request.user, definition)
-            except (ValidationError, PermissionDenied) as refusal:
-                reason = " ".join(getattr(refusal, "messages", [str(refusal)]))
-                self.message_user(request, f"{definition}: {reason}", messages.WARNING)
-            else:
-                changed += 1
-        if changed:
-            self.message_user(
-                request, f"{describe.plural(changed, 'series', 'series')} {done}.", messages.SUCCESS
-            )
+    @staticmethod
+    def _series(queryset):
+        return queryset.prefetch_related("groups", "stages")
 
 
 def _lines(lines) -> str:
@@ -155,6 +146,7 @@ class ReviewInstanceAdmin(ReadOnlyAdmin):
     """
 
     actions = ["stop_selected", "remind_selected"]
+    nouns = ("review", "reviews")  # for _each's summary
     list_display = ("resource_name", "definition", "status", "current_stage", "start_at", "end_at")
     list_filter = ("status", "resource_type")
     list_select_related = ("definition",)
@@ -188,7 +180,21 @@ class ReviewInstanceAdmin(ReadOnlyAdmin):
 
     @admin.action(permissions=["manage"], description="Stop selected reviews")
     def stop_selected(self, request, queryset):
-        _each(self, request, queryset, operations.instance_stop, "stopped")
+        """Ask first, as delete_selected does: a stop cannot be undone."""
+        if request.POST.get("post") == "yes":
+            _each(self, request, self._runs(queryset), operations.instance_stop, "stopped")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Stop the selected reviews?",
+            "opts": self.model._meta,
+            "queryset": queryset.select_related("definition").order_by("resource_name", "pk"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(
+            request, "admin/accessreviews/reviewinstance/stop_selected_confirmation.html", context
+        )
 
     @admin.action(permissions=["manage"], description="Send a reminder now (open stage)")
     def remind_selected(self, request, queryset):
@@ -201,21 +207,24 @@ class ReviewInstanceAdmin(ReadOnlyAdmin):
             stage.instance = instance
             reminder_send_now(user, stage)
 
-        _each(self, request, queryset, remind, "reminded")
+        _each(self, request, self._runs(queryset), remind, "reminded")
+
+    @staticmethod
+    def _runs(queryset):
+        return queryset.select_related("definition")
 
 
-def _each(model_admin, request, queryset, service, done: str) -> None:
-    """Call the service per instance (each is its own audited transaction); name refusals."""
+def _each(model_admin, request, objects, service, done: str) -> None:
+    """Call the service per object (each is its own audited transaction); name refusals."""
     changed = 0
-    for instance in queryset.select_related("definition"):
+    for obj in objects:
         try:
-            service(request.user, instance)
+            service(request.user, obj)
         except (ValidationError, PermissionDenied) as refusal:
             reason = " ".join(getattr(refusal, "messages", [str(refusal)]))
-            model_admin.message_user(request, f"{instance}: {reason}", messages.WARNING)
+            model_admin.message_user(request, f"{obj}: {reason}", messages.WARNING)
         else:
             changed += 1
     if changed:
-        model_admin.message_user(
-            request, f"{describe.plural(changed, 'review')} {done}.", messages.SUCCESS
-        )
+        noun = describe.plural(changed, *model_admin.nouns)
+        model_admin.message_user(request, f"{noun} {done}.", messages.SUCCESS)

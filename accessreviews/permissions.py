@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 from accessreviews.choices import ScopeType
 from accessreviews.models import ReviewDefinition
 from directory.capabilities import capabilities_for
-from directory.models import GroupOwner
+from directory.models import GroupOwner, ResourceType
 
 
 def owned_group_ids(user) -> set[int]:
@@ -53,3 +53,15 @@ def definitions_visible_to(user) -> QuerySet:
         owned = GroupOwner.objects.filter(user=user).values("group_id")
         visible |= Q(scope_type=ScopeType.GROUP_MEMBERS, groups__in=owned)
     return definitions.filter(visible).distinct()
+
+
+def instances_visible_to(user) -> Q:
+    """Of the runs of a visible series: readers and admins see all; anyone else the runs of
+    series they created and of groups they own. A series over several groups is visible to an
+    owner of one of them, but the other groups' members and decisions are not theirs to see."""
+    if capabilities_for(user).read_all:
+        return Q()
+    owned = GroupOwner.objects.filter(user=user).values("group_id")
+    return Q(definition__created_by=user) | Q(
+        resource_type=ResourceType.GROUP, resource_id__in=owned
+    )

@@ -4,7 +4,7 @@ Every read takes the user and sees only what permissions.definitions_visible_to 
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
@@ -22,7 +22,8 @@ from accessreviews.models import (
     ReviewStage,
 )
 from accessreviews.models.instances import InstanceStatus, StageStatus
-from accessreviews.permissions import definitions_visible_to, may_manage
+from accessreviews.permissions import definitions_visible_to, instances_visible_to, may_manage
+from accessreviews.selectors_panel import floor_percent
 from accessreviews.services.start import RUNNING
 from directory.models import Application, DirectoryRole, Group, User
 
@@ -92,6 +93,7 @@ class DefinitionPage:
     definition: ReviewDefinition
     can_manage: bool
     upcoming: list[schedule.Occurrence]
+    visible_instances: Q = field(default_factory=Q)  # permissions.instances_visible_to
 
     @cached_property
     def stages(self) -> list[tuple[DefinitionStage, list[describe.Line]]]:
@@ -114,9 +116,9 @@ class DefinitionPage:
     def instances(self) -> list:
         """The series' runs, newest first (one query), each linking to its instance page."""
         return list(
-            self.definition.instances.order_by("-occurrence_start", "resource_name", "pk")[
-                :INSTANCES_SHOWN
-            ]
+            self.definition.instances.filter(self.visible_instances).order_by(
+                "-occurrence_start", "resource_name", "pk"
+            )[:INSTANCES_SHOWN]
         )
 
     instances_shown = INSTANCES_SHOWN
@@ -189,7 +191,9 @@ def definition_page(user, uuid) -> DefinitionPage:
         Prefetch("stages", queryset=stages),
     )
     definition, can_manage = definition_for(user, uuid, queryset)
-    return DefinitionPage(definition, can_manage, upcoming_occurrences(definition))
+    return DefinitionPage(
+        definition, can_manage, upcoming_occurrences(definition), instances_visible_to(user)
+    )
 
 
 def upcoming_occurrences(definition: ReviewDefinition, limit: int = UPCOMING):
@@ -221,7 +225,7 @@ class StageProgress:
 
     @property
     def percent(self) -> int:
-        return round(100 * self.decided / self.total) if self.total else 0
+        return floor_percent(self.decided, self.total, empty=0)  # a stage nobody is in
 
     @property
     def rows(self) -> list[tuple[str, str, int]]:
@@ -275,6 +279,7 @@ def instance_for(user, uuid) -> tuple[ReviewInstance, bool]:
     instance = (
         ReviewInstance.objects.select_related("definition")
         .filter(definition__in=definitions_visible_to(user).values("pk"), uuid=uuid)
+        .filter(instances_visible_to(user))
         .first()
     )
     if instance is None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db.models import (
     Case,
     CharField,
@@ -39,7 +40,12 @@ from accessreviews.models import (
     ReviewerAssignment,
     ReviewStage,
 )
-from accessreviews.models.instances import InstanceStatus, Recommendation, StageStatus
+from accessreviews.models.instances import (
+    InstanceStatus,
+    Recommendation,
+    ReviewerReason,
+    StageStatus,
+)
 from directory.models import AccessPath, PrincipalType, User, UserType
 
 PAGE_SIZE = 50
@@ -72,6 +78,12 @@ def my_reviews_summary(user) -> dict:
     )
 
 
+def floor_percent(part: int, whole: int, *, empty: int = 100) -> int:
+    """`part` of `whole` in whole percent, floored so that 100% means all of it (199 of 200 is
+    99%, never a rounded-up 100% with one person left); `empty` when there is no whole."""
+    return empty if not whole else (100 * part) // whole
+
+
 @dataclass(frozen=True)
 class Progress:
     total: int
@@ -87,8 +99,7 @@ class Progress:
 
     @property
     def percent(self) -> int:
-        # Floor, so 100% means every item really is decided.
-        return 100 if not self.total else (100 * self.decided) // self.total
+        return floor_percent(self.decided, self.total)  # nothing to review: all done
 
 
 def days_left(due: datetime.datetime, zone: str, now: datetime.datetime | None = None) -> int:
@@ -125,6 +136,23 @@ class PanelFilter:
             path=choice("path", AccessPath.values),
             q=params.get("q", "").strip()[:SEARCH_MAX],
         )
+
+    @classmethod
+    def from_post(cls, params: Mapping) -> "PanelFilter":
+        """from_params for a decision on "all matching": a value it would drop (unknown, or a
+        search cut short) is refused, naming the field, since dropping it would widen the
+        decision to people the page never showed."""
+        filters = cls.from_params(params)
+        wrong = {
+            name: ["Not one of the choices; reload the page and filter again."]
+            for name in cls.PARAMS
+            if name != "q" and params.get(name, "") and not getattr(filters, name)
+        }
+        if len(params.get("q", "").strip()) > SEARCH_MAX:
+            wrong["q"] = [f"At most {SEARCH_MAX} characters."]
+        if wrong:
+            raise ValidationError(wrong)
+        return filters
 
     @property
     def is_set(self) -> bool:
@@ -232,6 +260,12 @@ class Row:
     @property
     def is_pending(self) -> bool:
         return self.decided.decision == Decision.NOT_REVIEWED
+
+    @property
+    def answers_for_self(self) -> bool:
+        """My own access, in a self-review: asked as "do you need it?". An item reassigned to
+        me in a self-review is someone else's access, decided with the usual words."""
+        return self.link.reason == ReviewerReason.SELF
 
     @property
     def sign_in_days(self) -> int | None:

@@ -1,4 +1,4 @@
-"""The instance page's forms: extend (a wall time in the viewer's zone) and reassign."""
+"""The instance page's forms: extend (a wall time in the viewer's zone), reassign, the stage."""
 
 import datetime
 import zoneinfo
@@ -6,6 +6,7 @@ import zoneinfo
 from django import forms
 from django.db.models import Q
 
+from accessreviews.models.definitions import MAX_STAGES
 from accessreviews.services.operations import REASON_MAX
 from directory.models import User
 
@@ -41,8 +42,17 @@ class ExtendForm(_Small):
             # A wall time that does not exist (spring forward) moves on; an ambiguous one takes
             # the first, as DESIGN.md "Time" says.
             local = datetime.datetime.combine(day, time, tzinfo=self.zone)
-            data["new_end"] = local.astimezone(datetime.UTC)
+            try:
+                data["new_end"] = local.astimezone(datetime.UTC)
+            except OverflowError:  # e.g. 31 Dec 9999 23:00 in New York is past year 9999 in UTC
+                self.add_error("new_end_date", "Choose a date within the next year.")
         return data
+
+
+class StageForm(forms.Form):
+    """The stage an operation's form was shown for (the page posts its ordinal)."""
+
+    stage = forms.IntegerField(min_value=1, max_value=MAX_STAGES)
 
 
 class ReassignForm(_Small):

@@ -21,17 +21,21 @@ SELECTION_MAX = 500
 SELECTED, MATCHING, PENDING = "selected", "matching", "pending"
 
 
-class DecisionForm(forms.Form):
-    decision = forms.ChoiceField(
-        choices=DECISIONS, error_messages={"required": "Choose Approve, Deny or Don't know."}
-    )
-    justification = forms.CharField(
+def _justification():
+    return forms.CharField(
         label="Reason",
         required=False,
         max_length=JUSTIFICATION_MAX,
         strip=True,
         error_messages={"max_length": f"A reason has at most {JUSTIFICATION_MAX} characters."},
     )
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=DECISIONS, error_messages={"required": "Choose Approve, Deny or Don't know."}
+    )
+    justification = _justification()
 
 
 class SelectionField(forms.TypedMultipleChoiceField):
@@ -68,6 +72,7 @@ class BulkDecisionForm(DecisionForm):
 
 
 class AcceptForm(forms.Form):
+    justification = _justification()
     accept = forms.ChoiceField(
         choices=[(SELECTED, "The selected rows"), (PENDING, "All my pending items")],
         error_messages={"required": "Choose the selected rows or all pending items."},

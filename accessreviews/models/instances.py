@@ -141,6 +141,14 @@ class ReviewInstance(models.Model):
         return f"{self.resource_name} ({self.start_at:%Y-%m-%d})"
 
 
+class ReviewStageQuerySet(models.QuerySet):
+    def open(self):
+        """Stages that take decisions: the stage and its instance both InProgress."""
+        return self.filter(
+            status=StageStatus.IN_PROGRESS, instance__status=InstanceStatus.IN_PROGRESS
+        )
+
+
 class ReviewStage(models.Model):
     instance = models.ForeignKey(
         ReviewInstance, on_delete=models.PROTECT, related_name="stages", db_index=False
@@ -149,9 +157,11 @@ class ReviewStage(models.Model):
     start_at = models.DateTimeField()
     end_at = models.DateTimeField()
     status = models.CharField(max_length=20, choices=StageStatus, default=StageStatus.NOT_STARTED)
-    # The latest reminder point sent ("d3", "mid"): the tick claims a point by a conditional
-    # UPDATE of it, so an open stage whose point already went costs no INSERT per tick.
+    # The latest reminder point sent ("d3@<end epoch>", see reminders.py): the tick claims a
+    # point by a conditional UPDATE of it, so a point already sent costs no INSERT per tick.
     reminded_point = models.CharField(max_length=20, blank=True, default="", db_default="")
+
+    objects = ReviewStageQuerySet.as_manager()
 
     class Meta:
         ordering = ["instance_id", "ordinal"]

@@ -40,10 +40,8 @@ from accessreviews.models import (
 )
 from accessreviews.models.instances import (
     DecisionSource,
-    InstanceStatus,
     Recommendation,
     ReviewerReason,
-    StageStatus,
 )
 from directory import audit
 from directory.models import PrincipalType
@@ -66,11 +64,11 @@ def _open_stage(stage_id: int) -> tuple[int, int, bool]:
 
     On PostgreSQL the stage and instance rows are share-locked until commit, so a concurrent
     close (an UPDATE of their status) waits for this operation instead of racing it."""
-    queryset = ReviewStage.objects.filter(
-        pk=stage_id,
-        status=StageStatus.IN_PROGRESS,
-        instance__status=InstanceStatus.IN_PROGRESS,
-    ).values_list("ordinal", "instance_id", "instance__settings_snapshot")
+    queryset = (
+        ReviewStage.objects.open()
+        .filter(pk=stage_id)
+        .values_list("ordinal", "instance_id", "instance__settings_snapshot")
+    )
     sql, params = queryset.query.sql_with_params()
     if connection.vendor == "postgresql":
         sql += " FOR SHARE"
@@ -86,13 +84,13 @@ def _open_stage(stage_id: int) -> tuple[int, int, bool]:
     return ordinal, instance_id, required
 
 
-def _clean_justification(decision: str, justification: str, required: bool) -> str:
+def _clean_justification(justification: str, required: bool) -> str:
     justification = (justification or "").strip()
     if len(justification) > JUSTIFICATION_MAX:
         raise ValidationError(
             {"justification": f"At most {JUSTIFICATION_MAX} characters."}, code="max_length"
         )
-    if required and decision in DECIDING and not justification:
+    if required and not justification:
         raise ValidationError(
             {"justification": "This review requires a justification."}, code="required"
         )
@@ -109,13 +107,7 @@ def _targets(actor, stage_id: int, instance_id: int, items, item_filter):
         Q(pk__in=links.values("item_id")),
         ~Q(principal_type=PrincipalType.USER, principal_id=actor.pk)
         | Q(pk__in=links.filter(reason=ReviewerReason.SELF).values("item_id")),
-        Exists(
-            ReviewStage.objects.filter(
-                pk=stage_id,
-                status=StageStatus.IN_PROGRESS,
-                instance__status=InstanceStatus.IN_PROGRESS,
-            )
-        ),
+        Exists(ReviewStage.objects.open().filter(pk=stage_id)),
     )
     if items is not None:
         queryset = queryset.filter(pk__in=_ids(items))
@@ -131,7 +123,7 @@ def _ids(items: Iterable) -> list[int]:
         raise ValidationError({"items": "Item ids must be integers."}) from error
 
 
-def _decide(actor, stage, *, after, items, item_filter, justification, source, kind):
+def _decide(actor, stage, *, after, items, item_filter, justification, source):
     """The shared statements. `after` is a decision string, or None for "the recommendation"."""
     if items is None and item_filter is None:
         raise TypeError("pass items or item_filter")
@@ -139,10 +131,9 @@ def _decide(actor, stage, *, after, items, item_filter, justification, source, k
     now = timezone.now()
     with transaction.atomic():
         ordinal, instance_id, required = _open_stage(stage.pk)
-        if kind == "record":
-            justification = _clean_justification(after, justification, required)
-        else:
-            justification = _clean_justification("", justification, False)
+        # Accepting a recommendation records an Approve or a Deny: the review's rule applies
+        # to it as to any decision, so an auditor finds a reason on every one it requires.
+        justification = _clean_justification(justification, required)
         targets = _targets(actor, stage.pk, instance_id, items, item_filter)
         target_sql, target_params = targets.query.sql_with_params()
 
@@ -266,11 +257,12 @@ def decision_record(
         item_filter=item_filter,
         justification=justification,
         source=source,
-        kind="record",
     )
 
 
-def recommendations_accept(actor, stage, *, items: Iterable | None = None) -> int:
+def recommendations_accept(
+    actor, stage, *, items: Iterable | None = None, justification: str = ""
+) -> int:
     """Accept the recommendation of the actor's NotReviewed items (all, or those in `items`):
     Approve/Deny become the decision with source Recommendation; NoInfoAvailable is left."""
     return _decide(
@@ -279,7 +271,6 @@ def recommendations_accept(actor, stage, *, items: Iterable | None = None) -> in
         after=None,
         items=items,
         item_filter=Q() if items is None else None,
-        justification="",
+        justification=justification,
         source=DecisionSource.RECOMMENDATION,
-        kind="accept",
     )

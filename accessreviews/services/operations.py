@@ -42,6 +42,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Cast, Coalesce, Concat
+from django.urls import reverse
 from django.utils import timezone
 
 from accessreviews.choices import Decision, ReviewerType
@@ -56,6 +57,7 @@ from accessreviews.models import (
 )
 from accessreviews.models.instances import InstanceStatus, ReviewerReason, StageStatus
 from accessreviews.permissions import may_manage
+from accessreviews.services.named import stage_people
 from accessreviews.services.stages import (
     AUDIT_SOURCE,
     REASONS,
@@ -71,7 +73,6 @@ from accessreviews.services.start import (
     _eligible_params,
     insert_link_rows,
     iso,
-    reviewer_candidates,
 )
 from directory import audit
 from directory.models import PrincipalType, User, UserType
@@ -97,11 +98,7 @@ def _require_manager(actor, instance: ReviewInstance, what: str) -> None:
 
 def _lock_open_stage(stage: ReviewStage) -> ReviewStage:
     """The stage again, locked (PostgreSQL) and open with its instance, else ValidationError."""
-    queryset = ReviewStage.objects.filter(
-        pk=stage.pk,
-        status=StageStatus.IN_PROGRESS,
-        instance__status=InstanceStatus.IN_PROGRESS,
-    ).select_related("instance")
+    queryset = ReviewStage.objects.open().filter(pk=stage.pk).select_related("instance")
     if connection.vendor == "postgresql":
         queryset = queryset.select_for_update()  # the stage and its instance, as stages.py
     fresh = queryset.first()
@@ -158,7 +155,7 @@ def _tell_new_reviewers(stage: ReviewStage, recipients, operation) -> int:
             "item_count": Subquery(mine.values("pending")[:1]),
             "stage": stage.ordinal,
             "stage_count": len(snapshot["stages"]),
-            "link": f"/reviews/instances/{instance.uuid}/",
+            "link": reverse("accessreviews:review-open", args=[instance.uuid]),
         },
         dedupe_key=Concat(
             Value(f"reviewer-added:{stage.pk}:{operation.hex}:"),
@@ -347,6 +344,7 @@ class ReassignResult:
 def items_reassign(actor, stage: ReviewStage, from_reviewer, to_reviewer, reason: str):
     """Move `from_reviewer`'s undecided items of the open stage to `to_reviewer`."""
     _require_manager(actor, stage.instance, "reassign")
+    _refuse_to_self(actor, stage, from_reviewer, to_reviewer)
     reason = _clean_reason(reason)
     _check_people(from_reviewer, to_reviewer)
     result = ReassignResult()
@@ -357,8 +355,7 @@ def items_reassign(actor, stage: ReviewStage, from_reviewer, to_reviewer, reason
         )
         if not undecided.exists():
             raise ValidationError({"from_reviewer": "This reviewer has nothing left to review."})
-        self_review = _spec(stage)["reviewer_type"] == ReviewerType.SELF
-        _copy_undecided_links(stage, from_reviewer, to_reviewer, self_review)
+        _copy_undecided_links(stage, from_reviewer, to_reviewer)
         # Every undecided link the new reviewer now also holds leaves the old reviewer.
         handed_over = ItemReviewer.objects.filter(
             stage_id=stage.pk, reviewer_id=to_reviewer.pk, item_id=OuterRef("item_id")
@@ -384,13 +381,14 @@ def items_reassign(actor, stage: ReviewStage, from_reviewer, to_reviewer, reason
     return result
 
 
-def _copy_undecided_links(stage, from_reviewer, to_reviewer, self_review: bool) -> None:
+def _copy_undecided_links(stage, from_reviewer, to_reviewer) -> None:
     """Give `to_reviewer` a REASSIGNED link to each undecided item `from_reviewer` has, except
-    their own access (outside a self-review) and items they already review."""
-    own, own_params = "", []
-    if not self_review:
-        own = f"AND NOT (i.principal_type = '{PrincipalType.USER}' AND i.principal_id = %s)"
-        own_params = [to_reviewer.pk]
+    their own access and items they already review.
+
+    Own access is left out in every review type: only a SELF link lets a person decide their
+    own access (decisions.py), so a REASSIGNED one, even in a self-review, would hand over an
+    item nobody could decide. It stays with the current reviewer (counted as kept)."""
+    own = f"AND NOT (i.principal_type = '{PrincipalType.USER}' AND i.principal_id = %s)"
     with connection.cursor() as cursor:
         cursor.execute(
             f"""INSERT INTO {T["link"]} (stage_id, reviewer_id, sort_key, item_id, reason)
@@ -405,10 +403,22 @@ def _copy_undecided_links(stage, from_reviewer, to_reviewer, self_review: bool) 
                 stage.pk,
                 from_reviewer.pk,
                 NR,
-                *own_params,
+                to_reviewer.pk,
                 to_reviewer.pk,
             ],
         )
+
+
+def _refuse_to_self(actor, stage, from_reviewer, to_reviewer) -> None:
+    """A manager never takes items to decide them: who manages a review does not also review
+    it by their own hand (separation of duties, which an auditor checks). Refused, audited."""
+    if to_reviewer.pk != actor.pk:
+        return
+    details = {"stage": stage.ordinal, "from": from_reviewer.user_principal_name}
+    audit.record(actor, "authz.denied.instance_reassign_to_self", stage.instance, details)
+    raise ValidationError(
+        {"to_reviewer": "You manage this review, so you cannot reassign its items to yourself."}
+    )
 
 
 def _clean_reason(reason: str) -> str:
@@ -480,11 +490,7 @@ def _relink(cursor, stage: ReviewStage, result: ReresolveResult) -> None:
     reason = REASONS[reviewer_type]
     # Who is named comes from the snapshot (editing the series never changes a running
     # review); who that resolves to (owners, managers, group members) is the directory now.
-    if reviewer_type == ReviewerType.SELECTED:
-        candidates = _named_people(spec["reviewer_user_ids"], spec["reviewer_group_ids"], instance)
-    else:
-        candidates = reviewer_candidates(reviewer_type, instance, None)
-    fallbacks = _named_people(spec["fallback_user_ids"], spec["fallback_group_ids"], instance)
+    candidates, fallbacks = stage_people(spec, instance)
     not_own, not_theirs = _not_own(reviewer_type != ReviewerType.SELF), _not_own(True)
     in_stage = f"AND i.stage_ordinal = {int(stage.ordinal)}"
     # Not twice, and not on items an admin reassigned (re-resolve must not undo that).
@@ -519,26 +525,6 @@ def _newcomers(stage: ReviewStage, before: int):
     links = ItemReviewer.objects.filter(stage=stage)
     return User.objects.filter(pk__in=links.filter(id__gt=before).values("reviewer_id")).exclude(
         pk__in=links.filter(id__lte=before).values("reviewer_id")
-    )
-
-
-def _named_people(user_ids, group_ids, instance):
-    """start.people()'s SQL, over the snapshot's named users and groups (direct members)."""
-    parts, params = [], []
-    if user_ids:
-        marks = ", ".join(["%s"] * len(user_ids))
-        parts.append(f"SELECT u.id AS user_id FROM {T['user']} u WHERE u.id IN ({marks})")
-        params += list(user_ids)
-    if group_ids:
-        marks = ", ".join(["%s"] * len(group_ids))
-        parts.append(f"SELECT m.user_id FROM {T['membership']} m WHERE m.group_id IN ({marks})")
-        params += list(group_ids)
-    if not parts:
-        return None
-    return (
-        f"SELECT i.id AS item_id, x.user_id AS reviewer_id FROM {T['item']} i "
-        f"JOIN ({' UNION '.join(parts)}) x ON 1 = 1 WHERE i.instance_id = %s",
-        [*params, instance.pk],
     )
 
 

@@ -5,19 +5,21 @@ A stage's reminder points come from the settings snapshot: one per `reminder_day
 the stage's midpoint. Nothing is sent when reminders or email notifications are off.
 
 Points are derived from the stage's current end, so extending a review moves them. A point is
-named by what it is ("d3" = three days before the end, "mid"), not by its instant: the dedupe
-key (stage, point, reviewer) then stays the same when the end moves, and a reminder already
-sent for a point is never sent again. After downtime only the latest point that has come is
-sent (a reviewer gets one reminder, not a burst). Points at or before the stage's start are
-never sent: the start message has just told the reviewer.
+named by what it is ("d3" = three days before the end, "mid") and by the end it is counted
+from ("d3@<end as epoch seconds>"): the dedupe key (stage, that name, reviewer) is the same
+for every tick before the end moves, so a point is sent once, and new after an extension: a
+reminder counted from the old end no longer tells the truth, so reviewers get the new one.
+After downtime only the latest point that has come is sent (a reviewer gets one reminder, not
+a burst). Points at or before the stage's start are never sent: the start message has just
+told the reviewer.
 
 The tick reads the open stages once. A stage whose due point differs from the one it last
 sent (`reminded_point`) is claimed by a conditional UPDATE of that column, so two ticks send
 it once and a point already sent costs nothing more; then a fixed number of statements
 whatever the number of reviewers: one INSERT ... SELECT of messages for assignments with
-pending > 0 (ON CONFLICT DO NOTHING on the dedupe key backs the claim up, and keeps a point
-re-reached after an extension from being sent twice), and one UPDATE of contacted_at. An
-admin's "remind now" uses its own dedupe key per press and leaves the schedule alone.
+pending > 0 (ON CONFLICT DO NOTHING on the dedupe key backs the claim up), and one UPDATE of
+contacted_at. An admin's "remind now" uses its own dedupe key per press and leaves the
+schedule alone; it emails only when the review's email notifications are on.
 """
 
 import datetime
@@ -29,10 +31,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import CharField, Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Concat
+from django.urls import reverse
 from django.utils import timezone
 
 from accessreviews.models import ReviewerAssignment, ReviewStage
-from accessreviews.models.instances import InstanceStatus, StageStatus
 from accessreviews.permissions import may_manage
 from accessreviews.services.start import iso
 from directory import audit
@@ -75,28 +77,38 @@ def due_point(snapshot: dict, stage: ReviewStage, now) -> Point | None:
     return come[-1] if come else None
 
 
+def sent_key(point: Point, end_at) -> str:
+    """The point's name with the end it is counted from (at most 20 characters)."""
+    return f"{point.key}@{int(end_at.timestamp())}"
+
+
 def reminders_due(now=None) -> int:
     """Send the reminders whose point has come. Returns how many messages were new."""
     now = now or timezone.now()
-    stages = ReviewStage.objects.filter(
-        status=StageStatus.IN_PROGRESS,
-        instance__status=InstanceStatus.IN_PROGRESS,
-        start_at__lt=now,
-        end_at__gt=now,
-        instance__settings_snapshot__settings__reminders_enabled=True,
-        instance__settings_snapshot__settings__mail_notifications_enabled=True,
-    ).select_related("instance")
+    stages = (
+        ReviewStage.objects.open()
+        .filter(
+            start_at__lt=now,
+            end_at__gt=now,
+            instance__settings_snapshot__settings__reminders_enabled=True,
+            instance__settings_snapshot__settings__mail_notifications_enabled=True,
+        )
+        .select_related("instance")
+    )
     sent = 0
     for stage in list(stages.order_by("end_at", "pk")):
         point = due_point(stage.instance.settings_snapshot, stage, now)
-        if point is None or point.key == stage.reminded_point:
+        if point is None:
+            continue
+        key = sent_key(point, stage.end_at)
+        if key == stage.reminded_point:
             continue
         with transaction.atomic():
             claimed = ReviewStage.objects.filter(
                 pk=stage.pk, reminded_point=stage.reminded_point
-            ).update(reminded_point=point.key)
+            ).update(reminded_point=key)
             if claimed:  # else another tick took it
-                sent += _remind(stage, point.key, now, contacted_before=point.at)
+                sent += _remind(stage, key, now, contacted_before=point.at)
     return sent
 
 
@@ -108,11 +120,7 @@ def reminder_send_now(actor, stage: ReviewStage, now=None) -> int:
         audit.record(actor, "authz.denied.instance_remind", instance, {})
         raise PermissionDenied("You may read this review but not manage it.")
     with transaction.atomic():
-        is_open = ReviewStage.objects.filter(
-            pk=stage.pk,
-            status=StageStatus.IN_PROGRESS,
-            instance__status=InstanceStatus.IN_PROGRESS,
-        ).exists()
+        is_open = ReviewStage.objects.open().filter(pk=stage.pk).exists()
         if not is_open:
             raise ValidationError("This stage is no longer open, so there is no one to remind.")
         key = f"now-{uuid.uuid4().hex[:12]}"
@@ -145,10 +153,10 @@ def _remind(stage: ReviewStage, key: str, now, contacted_before=None) -> int:
             "due_at": iso(stage.end_at),
             "pending_count": Subquery(mine.values("pending")[:1]),
             "item_count": Subquery(mine.values("total")[:1]),
-            "link": f"/reviews/instances/{instance.uuid}/",
+            "link": reverse("accessreviews:review-open", args=[instance.uuid]),
         },
         dedupe_key=Concat(Value(prefix), Cast("id", CharField()), output_field=CharField()),
-        email=True,
+        email=settings["mail_notifications_enabled"],
     )
     if created:
         reached = Message.objects.filter(

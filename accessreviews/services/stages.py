@@ -16,9 +16,12 @@ same path, with the admin as actor.
 
 Lock order, the same as decisions.py's: the open stage and its instance, then items and
 assignments. A decision share-locks the stage and its instance in one statement before
-locking items; so every writer here first locks the same two rows with the same join (on
-PostgreSQL, FOR UPDATE): a decider either finished before, or waits at the stage or instance
-before it locks any item, which cannot deadlock.
+locking items. instance_end (and the admin operations) first lock those two rows with the
+same join (lock_open_stages, on PostgreSQL FOR UPDATE). stage_close locks the stage by its
+claim, the UPDATE of its status, which waits for in-flight deciders' share locks; it touches
+the instance row only after that (opening the next stage, or through instance_end). Either
+way a decider has finished before, or waits at the stage or instance before it locks any
+item, and then finds the stage closed: this cannot deadlock.
 
 instance_end: claim InProgress -> AutoReviewing; close the open stage without opening another;
 INSERT ... SELECT DecisionHistory rows (source Default) for items never decided in any stage;
@@ -33,13 +36,13 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.db.models import CharField, Count, Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Concat
+from django.urls import reverse
 from django.utils import timezone
 
 from accessreviews.choices import Decision, DefaultDecision, ReviewerType
 from accessreviews.models import (
     DecisionHistory,
     DecisionItem,
-    DefinitionStage,
     ItemStageHistory,
     ReviewerAssignment,
     ReviewInstance,
@@ -52,13 +55,12 @@ from accessreviews.models.instances import (
     ReviewerReason,
     StageStatus,
 )
+from accessreviews.services.named import stage_people
 from accessreviews.services.start import (
     T,
     insert_assignments,
     insert_link_rows,
     iso,
-    people,
-    reviewer_candidates,
 )
 from directory import audit
 from directory.models import PrincipalType, User
@@ -93,8 +95,8 @@ def lock_open_stages(instance_id: int) -> None:
     if connection.vendor != "postgresql":
         return  # SQLite: IMMEDIATE transactions already hold the one write lock
     sql, params = (
-        ReviewStage.objects.filter(instance_id=instance_id, status=StageStatus.IN_PROGRESS)
-        .filter(instance__status=InstanceStatus.IN_PROGRESS)
+        ReviewStage.objects.open()
+        .filter(instance_id=instance_id)
         .order_by("pk")
         .values_list("pk", "instance__status")
         .query.sql_with_params()
@@ -234,36 +236,29 @@ def _open_next(instance, ordinal, spec, next_spec, now, result: StageCloseResult
 
 
 def _insert_stage_links(cursor, instance, stage: ReviewStage, spec: dict) -> dict:
-    """start.py's link builders, restricted to the items now in this stage."""
+    """start.py's link builders, restricted to the items now in this stage, with who is named
+    read from the snapshot: an instance never reads its series after the start (DESIGN.md)."""
     in_stage = f"AND i.stage_ordinal = {int(stage.ordinal)}"
-    definition_stage_id = (
-        DefinitionStage.objects.filter(
-            definition_id=instance.definition_id, ordinal=spec["ordinal"]
-        )
-        .values_list("pk", flat=True)
-        .first()
-    )
     reviewer_type = spec["reviewer_type"]
     reason = REASONS[reviewer_type]
     not_principal = f"AND NOT (i.principal_type = '{PrincipalType.USER}' AND i.principal_id = r.id)"
     not_own = "" if reviewer_type == ReviewerType.SELF else not_principal
-    counts = {}
-    candidates = reviewer_candidates(reviewer_type, instance, definition_stage_id)
+    counts = {reason: 0, ReviewerReason.FALLBACK: 0}
+    candidates, fallbacks = stage_people(spec, instance)
     if candidates:
         counts[reason] = insert_link_rows(
             cursor, stage, candidates, reason, f"{not_own} {in_stage}"
         )
-    fallback_sql, fallback_params = people(
-        T["stage_fallback_users"], T["stage_fallback_groups"], instance, definition_stage_id
-    )
-    fallback = (
-        f"{fallback_sql} AND NOT EXISTS (SELECT 1 FROM {T['link']} l "
-        "WHERE l.stage_id = %s AND l.item_id = i.id)",
-        [*fallback_params, stage.pk],
-    )
-    counts[ReviewerReason.FALLBACK] = insert_link_rows(
-        cursor, stage, fallback, ReviewerReason.FALLBACK, f"{not_principal} {in_stage}"
-    )
+    if fallbacks:
+        fallback_sql, fallback_params = fallbacks
+        fallback = (
+            f"{fallback_sql} AND NOT EXISTS (SELECT 1 FROM {T['link']} l "
+            "WHERE l.stage_id = %s AND l.item_id = i.id)",
+            [*fallback_params, stage.pk],
+        )
+        counts[ReviewerReason.FALLBACK] = insert_link_rows(
+            cursor, stage, fallback, ReviewerReason.FALLBACK, f"{not_principal} {in_stage}"
+        )
     return counts
 
 
@@ -284,7 +279,7 @@ def _stage_started_messages(instance: ReviewInstance, stage: ReviewStage) -> int
             "stage_count": len(snapshot["stages"]),
             "due_at": iso(stage.end_at),
             "item_count": total,
-            "link": f"/reviews/instances/{instance.uuid}/",
+            "link": reverse("accessreviews:review-open", args=[instance.uuid]),
         },
         dedupe_key=Concat(
             Value(f"stage-started:{instance.pk}:{stage.ordinal}:"),
@@ -443,7 +438,7 @@ def _completed_messages(instance, counts: dict, now) -> int:
             "ended_at": iso(now),
             **counts,
             "apply_status": "Not applied yet",
-            "link": f"/reviews/instances/{instance.uuid}/",
+            "link": reverse("accessreviews:instance-detail", args=[instance.uuid]),
         },
         dedupe_key=Concat(
             Value(f"review-completed:{instance.pk}:"),

@@ -28,6 +28,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import CharField, Exists, F, OuterRef, Subquery, Value
 from django.db.models.functions import Cast, Concat
+from django.urls import reverse
 from django.utils import timezone
 
 from accessreviews import schedule
@@ -678,7 +679,7 @@ def _create_messages(definition, instance, stage: ReviewStage, stage_count: int)
             "item_count": total,
             "stage": stage.ordinal,
             "stage_count": stage_count,
-            "link": f"/reviews/instances/{instance.uuid}/",
+            "link": reverse("accessreviews:review-open", args=[instance.uuid]),
         },
         dedupe_key=Concat(
             Value(f"review-started:{instance.pk}:{stage.ordinal}:"),

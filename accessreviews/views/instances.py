@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from accessreviews import describe, selectors
-from accessreviews.forms.instances import ExtendForm, ReassignForm
+from accessreviews.forms.instances import ExtendForm, ReassignForm, StageForm
 from accessreviews.models import ReviewStage
 from accessreviews.services import operations
 from accessreviews.services.reminders import reminder_send_now
@@ -57,10 +57,11 @@ def _instance_to_manage(request, uuid):
 def _posted_stage(request, instance) -> ReviewStage | None:
     """The stage the form was shown for (its ordinal is posted, so a stale page cannot act on
     the stage that has opened since)."""
-    ordinal = request.POST.get("stage", "")
-    if not ordinal.isdigit():
+    form = StageForm(request.POST)
+    if not form.is_valid():
         return None
-    stage = ReviewStage.objects.filter(instance=instance, ordinal=int(ordinal)).first()
+    ordinal = form.cleaned_data["stage"]
+    stage = ReviewStage.objects.filter(instance=instance, ordinal=ordinal).first()
     if stage is not None:
         stage.instance = instance
     return stage
@@ -173,10 +174,18 @@ def instance_extend(request, uuid):
 @login_required
 def items_reassign(request, uuid):
     instance = _instance_to_manage(request, uuid)
+    posted = _posted_stage(request, instance)
+    if posted is None:
+        messages.error(request, "That stage is not part of this review; reload the page.")
+        return _done(request, instance)
     page = selectors.instance_page(request.user, uuid)
-    form = ReassignForm(request.POST, reviewers=page.open_reviewers)
     stage = page.open_stage
-    if form.is_valid() and stage is not None:
+    if stage is None or stage.pk != posted.pk:
+        # A page shown for a stage that has closed since: its reviewers and counts are stale.
+        messages.error(request, "This stage is no longer open; reload the page to see where it is.")
+        return _done(request, instance)
+    form = ReassignForm(request.POST, reviewers=page.open_reviewers)
+    if form.is_valid():
         data = form.cleaned_data
         try:
             result = operations.items_reassign(
@@ -191,9 +200,6 @@ def items_reassign(request, uuid):
                 text += f" {result.kept} stayed: they never review their own access."
             messages.success(request, text)
             return _done(request, instance)
-    elif stage is None:
-        messages.error(request, "This review has no open stage any more.")
-        return _done(request, instance)
     context = _page_context(request, page, reassign_form=form, open_form="reassign")
     return render(request, "accessreviews/instance_detail.html", context)
 

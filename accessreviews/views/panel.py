@@ -142,7 +142,17 @@ def _errors(error) -> str:
 
 
 def _label(name: str) -> str:
-    labels = {"justification": "Reason", "items": "Selection", "decision": "Decision"}
+    labels = {
+        "justification": "Reason",
+        "items": "Selection",
+        "decision": "Decision",
+        # The filters, as the page's filter form names them.
+        "status": "Decision filter",
+        "recommendation": "Recommendation filter",
+        "user_type": "User type filter",
+        "path": "Access filter",
+        "q": "Name or email filter",
+    }
     return "" if name == "__all__" else f"{labels.get(name, name.title())}: "
 
 
@@ -219,7 +229,10 @@ def items_decide(request, uuid, ordinal):
     data = form.cleaned_data
     if data["scope"] == MATCHING:
         # Re-evaluated now, in the service's statements, within my links of the open stage.
-        item_filter = selectors.PanelFilter.from_params(request.POST).item_q()
+        try:
+            item_filter = selectors.PanelFilter.from_post(request.POST).item_q()
+        except ValidationError as refusal:
+            return _refused(request, assignment, _errors(refusal))
     else:
         item_filter = Q(uuid__in=data["items"])
     try:
@@ -254,9 +267,16 @@ def recommendations_take(request, uuid, ordinal):
             instance_id=assignment.stage.instance_id, uuid__in=form.cleaned_data["items"]
         ).values_list("pk", flat=True)
     try:
-        count = recommendations_accept(request.user, assignment.stage, items=items)
+        count = recommendations_accept(
+            request.user,
+            assignment.stage,
+            items=items,
+            justification=form.cleaned_data["justification"],
+        )
     except StageClosed:
         return _refused(request, assignment, CLOSED)
+    except ValidationError as refusal:
+        return _refused(request, assignment, _errors(refusal))
     if count:
         done = f"Accepted the recommendation for {describe.plural(count, 'person', 'people')}."
         messages.success(request, done)

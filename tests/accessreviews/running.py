@@ -145,3 +145,11 @@ def state():
         Message.objects.count(),
         AuditEvent.objects.count(),
     )
+
+
+def opens_panel(client, message) -> bool:
+    """Whether the message's link, followed by its recipient, reaches their stage's panel."""
+    client.force_login(message.recipient, backend="directory.backends.DirectoryBackend")
+    response = client.get(message.context["link"], follow=True)
+    client.logout()
+    return response.status_code == 200 and response.resolver_match.url_name == "review-panel"

@@ -258,6 +258,29 @@ def test_accepting_recommendations_leaves_no_info_alone(review):
     assert items_of(stage)[people["bob"].pk].decision == Decision.APPROVE
 
 
+def test_accepting_recommendations_keeps_the_reason_and_may_require_one(admin_user):
+    members = [person("Alice"), person("Bob")]
+    owner = person("Oscar")
+    stage = start_review(admin_user, members, [owner], justification_required=True)
+    with pytest.raises(ValidationError) as error:
+        recommendations_accept(owner, stage, justification="  ")
+    assert "justification" in error.value.message_dict
+    assert not DecisionHistory.objects.exists()
+    assert not DecisionItem.objects.exclude(decision=Decision.NOT_REVIEWED).exists()
+
+    assert recommendations_accept(owner, stage, justification=" Both sign in daily ") == 2
+
+    for item in DecisionItem.objects.filter(instance=stage.instance):
+        assert (item.decision, item.decision_source, item.justification) == (
+            Decision.APPROVE,
+            DecisionSource.RECOMMENDATION,
+            "Both sign in daily",
+        )
+    assert set(DecisionHistory.objects.values_list("justification", flat=True)) == {
+        "Both sign in daily"
+    }
+
+
 def test_history_matches_and_the_audit_chain_verifies(review):
     stage, people = review
     oscar = people["oscar"]

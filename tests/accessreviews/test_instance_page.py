@@ -8,12 +8,17 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
+from accessreviews import selectors, selectors_panel
 from accessreviews.choices import Decision
 from accessreviews.models import ItemReviewer, ReviewerAssignment, ReviewInstance
 from accessreviews.models.instances import InstanceStatus, StageStatus
+from accessreviews.services.definitions import definition_create
+from accessreviews.services.start import instances_start_due
 from directory.models import AuditEvent, TenantSettings
 from notifications.models import Message
+from tests.accessreviews.factories import group_review_draft
 from tests.accessreviews.running import (
+    BEFORE,
     END,
     NOW,
     counters,
@@ -26,6 +31,7 @@ from tests.accessreviews.running import (
     stage_of,
     start,
 )
+from tests.factories import GroupFactory, add_members, add_owners
 
 pytestmark = pytest.mark.django_db
 
@@ -140,6 +146,34 @@ def test_the_group_owner_persona_manages_a_review_of_their_group(
         assert signed_in(persona).get(page(instance)).status_code == 404
 
 
+def test_an_owner_of_one_group_of_a_series_sees_only_that_groups_review(
+    signed_in, admin_user, people
+):
+    TenantSettings.objects.update_or_create(
+        pk=1, defaults={"group_owners_can_manage_reviews": True}
+    )
+    falcon, hawk = GroupFactory(name="Falcon"), GroupFactory(name="Hawk")
+    add_members(falcon, people["alice"])
+    add_members(hawk, people["bob"])
+    add_owners(falcon, people["oscar"])
+    add_owners(hawk, people["olga"])
+    definition = definition_create(admin_user, group_review_draft([falcon, hawk]), now=BEFORE)
+    instances_start_due(NOW)
+    mine = ReviewInstance.objects.get(resource_id=falcon.pk)
+    theirs = ReviewInstance.objects.get(resource_id=hawk.pk)
+    series = reverse("accessreviews:definition-detail", args=[definition.uuid])
+    client = signed_in(people["oscar"])
+
+    assert client.get(page(mine)).status_code == 200
+    assert client.get(page(theirs)).status_code == 404
+    assert client.post(url("instance-stop", theirs)).status_code == 404
+    body = client.get(series).content.decode()
+    assert page(mine) in body and page(theirs) not in body
+    admin_body = signed_in(admin_user).get(series).content.decode()
+    assert page(mine) in admin_body and page(theirs) in admin_body
+    assert status_of(theirs) == InstanceStatus.IN_PROGRESS
+
+
 @pytest.mark.parametrize("who", ["outsider", "reviewer"])
 def test_others_get_404(signed_in, outsider, people, running, who):
     user = outsider if who == "outsider" else people["oscar"]  # oscar reviews, manages nothing
@@ -192,7 +226,7 @@ def test_stop_stage_and_a_stale_form_for_it(signed_in, admin_user, running):
     assert stage_of(running, 1).status == StageStatus.COMPLETED
     stale = client.post(url("instance-stage-reset", running), {"stage": "1"})
     assert stale.status_code == 302 and "no longer open" in texts(stale)[-1]
-    for bad in ("", "x", "9"):
+    for bad in ("", "x", "9", "0", "²", "-1", "99999999999999999999"):
         refused = client.post(url("instance-stage-stop", running), {"stage": bad})
         assert refused.status_code == 302 and "reload" in texts(refused)[-1]
     assert stage_of(running, 2).status == StageStatus.IN_PROGRESS
@@ -247,7 +281,12 @@ def test_reassign_through_the_page(signed_in, admin_user, people, running):
 
     response = signed_in(admin_user).post(
         url("instance-reassign", running),
-        {"from_reviewer": oscar.pk, "to_reviewer": olga.email.upper(), "reason": "On leave"},
+        {
+            "stage": "1",
+            "from_reviewer": oscar.pk,
+            "to_reviewer": olga.email.upper(),
+            "reason": "On leave",
+        },
     )
 
     assert response.status_code == 302
@@ -274,6 +313,7 @@ def test_bad_reassign_input_is_a_form_error_naming_the_field(
     signed_in, admin_user, people, running, change, field
 ):
     data = {
+        "stage": "1",
         "from_reviewer": people["oscar"].pk,
         "to_reviewer": people["olga"].email,
         "reason": "On leave",
@@ -287,6 +327,57 @@ def test_bad_reassign_input_is_a_form_error_naming_the_field(
     assert response.status_code == 200
     assert field in response.context["reassign_form"].errors
     assert not ItemReviewer.objects.filter(reason="reassigned").exists()
+
+
+def test_a_manager_cannot_reassign_items_to_themselves(signed_in, admin_user, people, running):
+    data = {"stage": "1", "from_reviewer": people["oscar"].pk, "reason": "I will do it"}
+    data["to_reviewer"] = admin_user.user_principal_name
+
+    response = signed_in(admin_user).post(url("instance-reassign", running), data)
+
+    assert response.status_code == 200
+    (error,) = response.context["reassign_form"].errors["to_reviewer"]
+    assert "cannot reassign its items to yourself" in error
+    assert not ItemReviewer.objects.filter(reason="reassigned").exists()
+    assert counters(stage_of(running, 1)) == {people["oscar"].pk: (4, 4)}
+    refusal = AuditEvent.objects.get(action="authz.denied.instance_reassign_to_self")
+    assert refusal.details == {"stage": 1, "from": people["oscar"].user_principal_name}
+
+
+def test_a_reassign_from_a_stale_page_acts_on_no_other_stage(
+    signed_in, admin_user, people, running
+):
+    client = signed_in(admin_user)
+    client.post(url("instance-stage-stop", running), {"stage": "1"})
+    data = {"from_reviewer": people["sam"].pk, "to_reviewer": people["olga"].email}
+
+    # The page was shown while stage 1 was open; stage 2 (sam's) has opened since.
+    stale = client.post(url("instance-reassign", running), {**data, "stage": "1", "reason": "x"})
+    unnamed = client.post(url("instance-reassign", running), {**data, "reason": "x"})
+
+    assert stale.status_code == 302 and "no longer open" in texts(stale)[-1]
+    assert unnamed.status_code == 302 and "reload" in texts(unnamed)[-1]
+    assert not ItemReviewer.objects.filter(reason="reassigned").exists()
+    assert counters(stage_of(running, 2)) == {people["sam"].pk: (4, 4)}
+
+
+@pytest.mark.parametrize(
+    "zone, day, time",
+    [("America/New_York", "9999-12-31", "23:00"), ("Europe/Paris", "0001-01-01", "00:00")],
+)
+def test_an_extension_beyond_the_calendar_is_a_form_error(
+    signed_in, admin_user, running, zone, day, time
+):
+    admin_user.time_zone = zone
+    admin_user.save()
+
+    response = signed_in(admin_user).post(
+        url("instance-extend", running), {"new_end_date": day, "new_end_time": time}
+    )
+
+    assert response.status_code == 200
+    assert response.context["extend_form"].errors["new_end_date"]
+    assert ReviewInstance.objects.get(pk=running.pk).end_at == END
 
 
 def test_reresolve_and_remind_through_the_page(signed_in, admin_user, people, running):
@@ -365,15 +456,21 @@ def test_the_admin_lists_instances_read_only(signed_in, admin_user, reader, runn
 def test_the_admin_actions_call_the_services(signed_in, admin_user, people, running):
     client = signed_in(admin_user)
 
-    def act(action):
-        return client.post(CHANGELIST, {"action": action, "_selected_action": [running.pk]})
+    def act(action, **extra):
+        data = {"action": action, "_selected_action": [running.pk], **extra}
+        return client.post(CHANGELIST, data)
 
     act("remind_selected")
     assert Message.objects.filter(kind="reminder", recipient=people["oscar"]).count() == 1
     assert AuditEvent.objects.filter(action="stage.reminded").count() == 1
-    act("stop_selected")
+    asked = act("stop_selected")  # an intermediate page first, as delete_selected
+    assert asked.status_code == 200 and status_of(running) == InstanceStatus.IN_PROGRESS
+    body = asked.content.decode()
+    assert "Stop 1 review now?" in body and 'name="post" value="yes"' in body
+    assert f'name="_selected_action" value="{running.pk}"' in body
+    act("stop_selected", post="yes")
     assert status_of(running) == InstanceStatus.COMPLETED
-    refused = act("stop_selected")
+    refused = act("stop_selected", post="yes")
     assert "Only a running review can be stopped." in " ".join(texts(refused))
 
 
@@ -381,7 +478,7 @@ def test_reassign_finds_the_new_reviewer_by_name_or_lists_the_matches(
     signed_in, admin_user, people, running
 ):
     client = signed_in(admin_user)
-    data = {"from_reviewer": people["oscar"].pk, "reason": "On leave"}
+    data = {"stage": "1", "from_reviewer": people["oscar"].pk, "reason": "On leave"}
     person("olga second")
 
     several = client.post(url("instance-reassign", running), {**data, "to_reviewer": "olga"})
@@ -415,3 +512,14 @@ def test_a_completed_run_links_to_its_apply_preview_and_a_failed_one_offers_retr
     assert url("instance-retry", running) in body and "RuntimeError: boom" in body
     body = signed_in(reader).get(page(running)).content.decode()
     assert url("instance-retry", running) not in body  # readers get no buttons
+
+
+@pytest.mark.parametrize(
+    "decided, total, percent", [(199, 200, 99), (2, 3, 66), (200, 200, 100), (0, 5, 0)]
+)
+def test_stage_progress_floors_like_the_panels(decided, total, percent):
+    counts = {Decision.APPROVE: decided, Decision.NOT_REVIEWED: total - decided}
+    stage_progress = selectors.StageProgress(stage=None, counts=counts)
+
+    assert stage_progress.percent == percent
+    assert selectors_panel.Progress(total, total - decided).percent == percent

@@ -34,13 +34,14 @@ from tests.accessreviews.running import (
     items,
     links_of,
     make_people,
+    opens_panel,
     person,
     recount,
     stage_of,
     start,
     state,
 )
-from tests.factories import GroupFactory, add_owners
+from tests.factories import GroupFactory, add_members, add_owners, nest
 
 pytestmark = pytest.mark.django_db
 
@@ -295,7 +296,7 @@ def test_extend_refuses_an_earlier_or_absurd_end_naming_the_field(
 # --- Reassign ------------------------------------------------------------------------------------
 
 
-def test_reassign_moves_the_undecided_items_with_the_reason(admin_user, people, running):
+def test_reassign_moves_the_undecided_items_with_the_reason(admin_user, people, running, client):
     oscar, olga = people["oscar"], people["olga"]
     stage1 = stage_of(running, 1)
     decide(oscar, stage1, Decision.APPROVE, running, people, "alice")
@@ -320,6 +321,7 @@ def test_reassign_moves_the_undecided_items_with_the_reason(admin_user, people, 
     # olga is told, with the items now hers.
     (told,) = Message.objects.filter(kind="review_started", recipient=olga)
     assert (told.context["item_count"], told.context["stage"]) == (3, 1)
+    assert opens_panel(client, told)
     # The new reviewer decides; the old one no longer can.
     decide(olga, stage1, Decision.DENY, running, people, "bob")
     assert decide(oscar, stage1, Decision.DENY, running, people, "carol") == 0
@@ -376,7 +378,7 @@ def test_reassign_refuses_bad_input_naming_the_field(admin_user, people, running
 # --- Re-resolve ----------------------------------------------------------------------------------
 
 
-def test_reresolve_follows_the_directory_and_keeps_decisions(admin_user, people, running):
+def test_reresolve_follows_the_directory_and_keeps_decisions(admin_user, people, running, client):
     oscar, olga, fiona = people["oscar"], people["olga"], people["fiona"]
     stage1 = stage_of(running, 1)
     decide(oscar, stage1, Decision.APPROVE, running, people, "alice")
@@ -403,6 +405,7 @@ def test_reresolve_follows_the_directory_and_keeps_decisions(admin_user, people,
         oscar.pk,
         olga.pk,
     ]
+    assert opens_panel(client, Message.objects.get(kind="review_started", recipient=olga))
 
     # No owner left: the fallback covers the items without a reviewer, the decided one stays.
     GroupOwner.objects.filter(user=olga).delete()
@@ -568,6 +571,54 @@ def test_reresolve_of_selected_reviewers_follows_their_groups_members(admin_user
     assert {r for r, _, _ in links_of(stage2)} == {rita.pk}
     assert counters(stage2) == recount(stage2) == {rita.pk: (4, 4)}
     assert sam.pk not in counters(stage2)
+
+
+def _snapshot_stage(instance, ordinal, **changes):
+    snapshot = instance.settings_snapshot
+    stages = [
+        {**spec, **changes} if spec["ordinal"] == ordinal else spec for spec in snapshot["stages"]
+    ]
+    ReviewInstance.objects.filter(pk=instance.pk).update(
+        settings_snapshot={**snapshot, "stages": stages}
+    )
+
+
+def test_reresolve_keeps_reviewers_who_come_through_a_nested_group(admin_user, people, running):
+    stage1 = stage_of(running, 1)
+    ops.stage_stop(admin_user, stage1, NOW)
+    sam, rita = people["sam"], people["rita"]
+    outer, inner = GroupFactory(name="Approvers"), GroupFactory(name="Approvers EU")
+    nest(outer, inner)
+    add_members(inner, rita)
+    _snapshot_stage(running, 2, reviewer_user_ids=[], reviewer_group_ids=[outer.pk])
+
+    result = ops.reviewers_reresolve(admin_user, stage_of(running, 2))
+
+    # rita reviews through Approvers > Approvers EU: added, not stripped.
+    assert result.added["selected"] == 4 and result.removed["selected"] == 4
+    stage2 = stage_of(running, 2)
+    assert {r for r, _, _ in links_of(stage2)} == {rita.pk}
+    assert counters(stage2) == recount(stage2) == {rita.pk: (4, 4)}
+    assert sam.pk not in counters(stage2)
+    before = state()
+    assert not ops.reviewers_reresolve(admin_user, stage2).changed
+    assert state() == before
+
+
+def test_reresolve_falls_back_to_a_nested_fallback_groups_members(admin_user, people, running):
+    oscar, olga = people["oscar"], people["olga"]
+    stage1 = stage_of(running, 1)
+    outer, inner = GroupFactory(name="Helpdesk"), GroupFactory(name="Helpdesk night")
+    nest(outer, inner)
+    add_members(inner, olga)
+    _snapshot_stage(running, 1, fallback_user_ids=[], fallback_group_ids=[outer.pk])
+    GroupOwner.objects.filter(user=oscar).delete()
+
+    result = ops.reviewers_reresolve(admin_user, stage_of(running, 1))
+
+    assert result.added["fallback"] == 4
+    assert {r for r, _, _ in links_of(stage1)} == {olga.pk}
+    assert counters(stage1) == recount(stage1) == {olga.pk: (4, 4)}
 
 
 @pytest.mark.parametrize("size", [3, 30])

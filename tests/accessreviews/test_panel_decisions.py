@@ -11,10 +11,13 @@ from accessreviews.drafts import StageDraft
 from accessreviews.models import (
     DecisionHistory,
     DecisionItem,
+    ItemReviewer,
     ReviewerAssignment,
     ReviewInstance,
 )
 from accessreviews.models.instances import DecisionSource, InstanceStatus, Recommendation
+from accessreviews.services import operations
+from accessreviews.services.decisions import decision_record
 from accessreviews.services.stages import stage_close
 from benchmarks.panel import seed_review
 from directory.models import AuditEvent
@@ -283,6 +286,29 @@ def test_all_matching_is_evaluated_on_the_server_at_post_time(signed_in, reviewe
     }
 
 
+@pytest.mark.parametrize(
+    "field, value, label",
+    [
+        ("recommendation", "Deny ", "Recommendation filter:"),
+        ("status", "undecided", "Decision filter:"),
+        ("user_type", "Robot", "User type filter:"),
+        ("path", "Nested", "Access filter:"),
+        ("q", "a" * 201, "Name or email filter:"),
+    ],
+)
+def test_all_matching_refuses_a_filter_it_does_not_know_and_changes_nothing(
+    signed_in, reviewer, review, field, value, label
+):
+    response = signed_in(reviewer).post(
+        bulk_url(review), {"decision": Decision.DENY, "scope": "matching", field: value}
+    )
+
+    assert response.status_code == 302
+    (message,) = messages_of(response)
+    assert message.startswith(label)
+    assert set(decisions(review).values()) == {Decision.NOT_REVIEWED}
+
+
 def test_all_matching_never_includes_my_own_access(admin_user, signed_in, reviewer, people):
     group = GroupFactory(name="Owners are members")
     add_members(group, people["alice"], reviewer)
@@ -346,6 +372,25 @@ def test_accept_recommendations_for_all_pending_or_the_selection(
     assert messages_of(response)[-1] == "No pending item with a recommendation to accept."
 
 
+def test_accepting_recommendations_takes_the_typed_reason_and_may_require_it(
+    admin_user, signed_in, reviewer, people
+):
+    group = GroupFactory(name="Strict")
+    add_members(group, people["alice"])
+    add_owners(group, reviewer)
+    stage = start(admin_user, group, justification_required=True)
+    client = signed_in(reviewer)
+    url = bulk_url(stage, "recommendations-accept")
+
+    refused = client.post(url, {"accept": "pending", "justification": " "})
+    accepted = client.post(url, {"accept": "pending", "justification": "Signs in daily"})
+
+    assert messages_of(refused) == ["Reason: This review requires a justification."]
+    assert messages_of(accepted)[-1] == "Accepted the recommendation for 1 person."
+    alice = item_of(stage, people["alice"])
+    assert (alice.decision, alice.justification) == (Decision.APPROVE, "Signs in daily")
+
+
 # --- Self-review ---------------------------------------------------------------------------------
 
 
@@ -364,6 +409,31 @@ def test_in_a_self_review_i_answer_for_my_own_access(admin_user, signed_in):
     assert (mine.decision, mine.reviewed_by_id) == (Decision.DENY, me.pk)
     theirs = item_of(stage, other)
     assert client.post(decide_url(stage, theirs), {"decision": "Deny"}).status_code == 404
+
+
+def test_in_a_self_review_a_reassigned_item_never_goes_to_its_own_person(admin_user, signed_in):
+    me, other = person("Sam Self"), person("Other Member")
+    group = GroupFactory(name="Finance share")
+    add_members(group, me, other)
+    stage = start(admin_user, group, stages=[StageDraft(ReviewerType.SELF, duration_days=14)])
+    mine, theirs = item_of(stage, me), item_of(stage, other)
+    operations.items_reassign(admin_user, stage, me, other, "Sam is on leave")
+
+    back = operations.items_reassign(admin_user, stage, other, me, "Sam is back")
+
+    # My access stays with Other (only my own SELF link could let me decide it); theirs is mine.
+    assert (back.moved, back.kept) == (1, 1)
+    links = set(ItemReviewer.objects.filter(stage=stage).values_list("reviewer_id", "item_id"))
+    assert links == {(other.pk, mine.pk), (me.pk, theirs.pk)}
+    # A reassigned reviewer in a self-review decides someone else's access in the usual words.
+    body = signed_in(me).get(panel_url(stage)).content.decode()
+    assert "Yes, I need it" not in body
+    assert ">Approve</button>" in body and ">Don't know</button>" in body
+    response = signed_in(me).post(decide_url(stage, theirs), {"decision": Decision.DONT_KNOW})
+    assert messages_of(response) == ["Marked “Don't know” for Other Member."]
+    own = signed_in(other).get(panel_url(stage)).content.decode()
+    assert ">Approve</button>" in own  # Sam's access, reassigned to Other
+    assert decision_record(other, stage, Decision.APPROVE, items=[mine.pk]) == 1
 
 
 # --- Query counts --------------------------------------------------------------------------------

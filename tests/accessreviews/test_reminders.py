@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 
 from accessreviews.choices import Decision
 from accessreviews.models import ReviewerAssignment, ReviewStage
@@ -27,6 +28,7 @@ from tests.accessreviews.running import (
     START,
     decide,
     make_people,
+    opens_panel,
     person,
     stage_of,
     start,
@@ -50,12 +52,21 @@ def reminders():
     return Message.objects.filter(kind="reminder").order_by("pk")
 
 
+def at(end) -> str:
+    """The suffix a point's name carries: the end it is counted from."""
+    return f"@{int(end.timestamp())}"
+
+
+def points_sent() -> list[str]:
+    return [m.dedupe_key.split(":")[2] for m in reminders()]
+
+
 def run_tick(now):
     with time_machine.travel(now, tick=False):
         tick(now=now)
 
 
-def test_one_reminder_at_the_midpoint_by_default_and_only_once(admin_user, people):
+def test_one_reminder_at_the_midpoint_by_default_and_only_once(admin_user, people, client):
     instance = start(admin_user, people)
     oscar = people["oscar"]
 
@@ -67,12 +78,13 @@ def test_one_reminder_at_the_midpoint_by_default_and_only_once(admin_user, peopl
     (message,) = reminders()
     stage1 = stage_of(instance, 1)
     assert message.recipient_id == oscar.pk
-    assert message.dedupe_key == f"reminder:{stage1.pk}:mid:{oscar.pk}"
+    assert message.dedupe_key == f"reminder:{stage1.pk}:mid{at(STAGE1_END)}:{oscar.pk}"
     context = message.context
     assert (context["pending_count"], context["item_count"]) == (4, 4)
     assert (context["stage"], context["stage_count"]) == (1, 2)
     assert context["due_at"] == "2026-12-08T08:00:00Z"
-    assert context["link"] == f"/reviews/instances/{instance.uuid}/"
+    assert context["link"] == reverse("accessreviews:review-open", args=[instance.uuid])
+    assert opens_panel(client, message)
     assert ReviewerAssignment.objects.get(stage=stage1).contacted_at == MIDPOINT
     before = state()
     run_tick(MIDPOINT + dt.timedelta(hours=2))
@@ -95,10 +107,10 @@ def test_reminders_at_days_before_each_stages_end_once_per_point(admin_user, peo
 
     for now in (D3 - dt.timedelta(minutes=1), D3, D3 + dt.timedelta(hours=1)):
         run_tick(now)
-    assert [m.dedupe_key.split(":")[2] for m in reminders()] == ["d3"]
+    assert points_sent() == [f"d3{at(STAGE1_END)}"]
     for now in (D1, D1 + dt.timedelta(hours=1)):
         run_tick(now)
-    assert [m.dedupe_key.split(":")[2] for m in reminders()] == ["d3", "d1"]
+    assert points_sent() == [f"d3{at(STAGE1_END)}", f"d1{at(STAGE1_END)}"]
     assert {m.dedupe_key.split(":")[1] for m in reminders()} == {str(stage1.pk)}
 
     # Stage 2 has its own points (relative to its own end) and its own reviewer.
@@ -106,7 +118,7 @@ def test_reminders_at_days_before_each_stages_end_once_per_point(admin_user, peo
     run_tick(END - dt.timedelta(days=3))
     last = reminders().last()
     assert last.recipient_id == people["sam"].pk
-    assert last.dedupe_key == f"reminder:{stage_of(instance, 2).pk}:d3:{people['sam'].pk}"
+    assert last.dedupe_key == f"reminder:{stage_of(instance, 2).pk}:d3{at(END)}:{people['sam'].pk}"
 
 
 def test_after_downtime_only_the_latest_point_is_sent(admin_user, people):
@@ -115,7 +127,7 @@ def test_after_downtime_only_the_latest_point_is_sent(admin_user, people):
     run_tick(D1 + dt.timedelta(hours=3))
     run_tick(D1 + dt.timedelta(hours=4))
 
-    assert [m.dedupe_key.split(":")[2] for m in reminders()] == ["d1"]
+    assert points_sent() == [f"d1{at(STAGE1_END)}"]
 
 
 def test_a_point_before_the_stage_starts_is_never_sent(admin_user, people):
@@ -157,16 +169,22 @@ def test_extend_moves_the_reminder_points(admin_user, people):
     assert reminders().count() == 1
 
 
-def test_a_reminder_sent_for_a_point_is_not_sent_again_after_an_extension(admin_user, people):
+def test_after_an_extension_the_points_of_the_new_end_are_sent_once(admin_user, people):
     instance = start(admin_user, people, stages=1, reminder_days_before_end=[3])
     week = dt.timedelta(days=7)
     run_tick(D3)
     assert reminders().count() == 1
 
     ops.instance_extend(admin_user, instance, STAGE1_END + week, D3)
-    run_tick(D3 + week)
-
+    run_tick(D3 + dt.timedelta(hours=1))  # the old end's point is not sent again
     assert reminders().count() == 1
+    run_tick(D3 + week)
+    before = state()
+    run_tick(D3 + week + dt.timedelta(minutes=1))
+
+    assert state() == before
+    assert points_sent() == [f"d3{at(STAGE1_END)}", f"d3{at(STAGE1_END + week)}"]
+    assert ReviewerAssignment.objects.get(stage=stage_of(instance, 1)).contacted_at == D3 + week
 
 
 def test_remind_now_has_its_own_key_each_time(admin_user, people):
@@ -188,6 +206,18 @@ def test_remind_now_has_its_own_key_each_time(admin_user, people):
     # The scheduled point already went: the tick adds nothing.
     run_tick(MIDPOINT + dt.timedelta(hours=2))
     assert reminders().count() == 3
+
+
+@pytest.mark.parametrize(
+    "mail, status", [(True, EmailStatus.PENDING), (False, EmailStatus.SKIPPED)]
+)
+def test_remind_now_emails_only_when_the_reviews_email_is_on(admin_user, people, mail, status):
+    instance = start(admin_user, people, mail_notifications_enabled=mail)
+
+    with time_machine.travel(NOW, tick=False):
+        assert reminder_send_now(admin_user, stage_of(instance, 1)) == 1
+
+    assert reminders().get().email_status == status
 
 
 def test_remind_now_refuses_when_nobody_is_pending_or_the_caller_may_not(
@@ -240,12 +270,14 @@ def test_the_reminder_step_runs_a_fixed_number_of_queries(
     # The point went: only the open stages are read.
     with time_machine.travel(midpoint, tick=False), django_assert_num_queries(1):
         assert reminders_due(midpoint) == 0
-    assert ReviewStage.objects.get(pk=stage.pk).reminded_point == "mid"
+    assert ReviewStage.objects.get(pk=stage.pk).reminded_point == f"mid{at(STAGE1_END)}"
 
 
 def test_a_point_claimed_by_another_tick_is_not_sent_again(admin_user, people):
     instance = start(admin_user, people)
-    ReviewStage.objects.filter(pk=stage_of(instance, 1).pk).update(reminded_point="mid")
+    ReviewStage.objects.filter(pk=stage_of(instance, 1).pk).update(
+        reminded_point=f"mid{at(STAGE1_END)}"
+    )
 
     run_tick(MIDPOINT)
 

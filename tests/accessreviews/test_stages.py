@@ -4,12 +4,14 @@ import datetime as dt
 
 import pytest
 from django.db.models import Count
+from django.urls import reverse
 
 from accessreviews.choices import Decision, DefaultDecision, ReviewerType
 from accessreviews.drafts import StageDraft
 from accessreviews.models import (
     DecisionHistory,
     DecisionItem,
+    DefinitionStage,
     ItemReviewer,
     ItemStageHistory,
     ReviewerAssignment,
@@ -30,7 +32,8 @@ from directory import audit
 from directory.models import AuditEvent
 from notifications.models import Message
 from tests.accessreviews.factories import group_review_draft
-from tests.factories import GroupFactory, UserFactory, add_members, add_owners
+from tests.accessreviews.running import opens_panel
+from tests.factories import GroupFactory, UserFactory, add_members, add_owners, nest
 
 pytestmark = pytest.mark.django_db
 
@@ -145,7 +148,7 @@ def test_the_instance_and_its_stages_line_up(admin_user, people):
     assert stage_of(instance, 2).status == StageStatus.NOT_STARTED
 
 
-def test_close_moves_every_item_by_default_and_opens_stage_two(admin_user, people):
+def test_close_moves_every_item_by_default_and_opens_stage_two(admin_user, people, client):
     instance = start(admin_user, people)
     stage1 = decide_stage1(instance, people)
     result = stage_close(stage1, STAGE1_END)
@@ -190,6 +193,7 @@ def test_close_moves_every_item_by_default_and_opens_stage_two(admin_user, peopl
     assert (context["stage"], context["stage_count"], context["item_count"]) == (2, 2, 4)
     assert context["due_at"] == "2026-12-15T08:00:00Z"
     assert messages[0].dedupe_key == f"stage-started:{instance.pk}:2:{sam}"
+    assert opens_panel(client, messages[0])
     # Stage 1 is closed: decisions there are refused; stage 2 decisions work and count.
     with pytest.raises(StageClosed):
         decision_record(people["oscar"], stage1, Decision.DENY, items=[it[people["dave"].pk].pk])
@@ -201,6 +205,41 @@ def test_close_moves_every_item_by_default_and_opens_stage_two(admin_user, peopl
     assert not stage_close(stage1, STAGE1_END).closed
     assert state() == before
     assert AuditEvent.objects.filter(action="stage.closed").count() == 1
+
+
+def test_stage_two_takes_its_reviewers_from_the_snapshot_not_the_edited_series(admin_user, people):
+    instance = start(admin_user, people)
+    sam, rita = people["sam"], people["rita"]
+    stage = DefinitionStage.objects.get(definition=instance.definition, ordinal=2)
+    stage.reviewer_users.set([rita])
+    stage.fallback_users.set([rita])
+
+    stage_close(decide_stage1(instance, people), STAGE1_END)
+
+    stage2 = stage_of(instance, 2)
+    assert set(ItemReviewer.objects.filter(stage=stage2).values_list("reviewer_id", "reason")) == {
+        (sam.pk, "selected")
+    }
+    assert counters(stage2) == recount(stage2) == {sam.pk: (4, 4)}
+
+
+def test_stage_two_counts_a_named_groups_members_at_any_depth(admin_user, people):
+    instance = start(admin_user, people)
+    rita = people["rita"]
+    outer, inner = GroupFactory(name="Approvers"), GroupFactory(name="Approvers EU")
+    nest(outer, inner)
+    add_members(inner, rita)
+    snapshot = instance.settings_snapshot
+    second = {**snapshot["stages"][1], "reviewer_user_ids": [], "reviewer_group_ids": [outer.pk]}
+    ReviewInstance.objects.filter(pk=instance.pk).update(
+        settings_snapshot={**snapshot, "stages": [snapshot["stages"][0], second]}
+    )
+    instance.refresh_from_db()
+
+    stage_close(decide_stage1(instance, people), STAGE1_END)
+
+    stage2 = stage_of(instance, 2)
+    assert counters(stage2) == recount(stage2) == {rita.pk: (4, 4)}
 
 
 def test_only_the_move_on_set_goes_on(admin_user, people):
@@ -225,7 +264,7 @@ def test_only_the_move_on_set_goes_on(admin_user, people):
     assert counters(stage2) == recount(stage2) == {people["sam"].pk: (1, 1)}
 
 
-def test_instance_end_applies_the_default_only_to_never_decided_items(admin_user, people):
+def test_instance_end_applies_the_default_only_to_never_decided_items(admin_user, people, client):
     instance = start(admin_user, people, move_on=[Decision.APPROVE, Decision.NOT_REVIEWED])
     stage1 = decide_stage1(instance, people)
     stage_close(stage1, STAGE1_END)
@@ -268,6 +307,10 @@ def test_instance_end_applies_the_default_only_to_never_decided_items(admin_user
         "not_reviewed": 0,
     }
     assert context["apply_status"] == "Not applied yet"
+    # The admins' message: the instance page, which they may read.
+    assert context["link"] == reverse("accessreviews:instance-detail", args=[instance.uuid])
+    client.force_login(admin_user, backend="directory.backends.DirectoryBackend")
+    assert client.get(context["link"]).status_code == 200
 
     before = state()
     assert not instance_end(instance, END).ended

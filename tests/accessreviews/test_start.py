@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 from django.db import connection
 from django.db.models import Count
+from django.urls import reverse
 
 from accessreviews import schedule
 from accessreviews.choices import PrincipalScope, ReviewerType, ScopeType
@@ -26,6 +27,7 @@ from directory.models import AuditEvent, GroupMembership, User
 from directory.models.groups import GroupKind, MembershipType
 from notifications.models import Message
 from tests.accessreviews.factories import group_review_draft
+from tests.accessreviews.running import opens_panel
 from tests.factories import GroupFactory, GuestFactory, UserFactory, add_members, add_owners, nest
 
 pytestmark = pytest.mark.django_db
@@ -214,7 +216,7 @@ def test_selected_reviewers_include_direct_members_of_reviewer_groups(admin_user
     assert by_item[people["bob"].pk] == {people["owner"].pk, rita.pk, alice}
 
 
-def test_messages_are_created_once_per_reviewer(admin_user, team):
+def test_messages_are_created_once_per_reviewer(admin_user, team, client):
     falcon, _, people = team
     add_owners(falcon, people["fallback"])
     definition = create(admin_user, [falcon], description_for_reviewers="Check Falcon")
@@ -228,7 +230,9 @@ def test_messages_are_created_once_per_reviewer(admin_user, team):
     assert context["review_name"] == definition.name
     assert context["resource_name"] == "Falcon"
     assert context["due_at"] == "2026-12-15T08:00:00Z"
-    assert context["link"] == f"/reviews/instances/{instance.uuid}/"
+    # The reviewer's own stage, not the admins' instance page (a 404 for a reviewer).
+    assert context["link"] == reverse("accessreviews:review-open", args=[instance.uuid])
+    assert all(opens_panel(client, m) for m in messages)
     assert context["reviewer_description"] == "Check Falcon"
     assert messages[0].dedupe_key.startswith(f"review-started:{instance.pk}:1:")
 
