@@ -639,7 +639,11 @@ def _finish(instance: ReviewInstance, now) -> bool | None:
         locked = _lock_applying(instance)
         if locked is None:
             return None
-        if _pending(locked).exists():
+        # One pass over the denied items: the event's results, and whether any is still New.
+        results = dict(
+            denied_items(locked).order_by().values_list("apply_result").annotate(n=Count("id"))
+        )
+        if results.get(ApplyResult.NEW):
             raise ApplyIncomplete("denied items are left that no chunk could settle")
         ReviewInstance.objects.filter(pk=locked.pk).update(
             status=InstanceStatus.APPLIED,
@@ -647,9 +651,6 @@ def _finish(instance: ReviewInstance, now) -> bool | None:
             needs_confirmation=False,
             failed_step=FailedStep.NONE,
             last_error="",
-        )
-        results = dict(
-            denied_items(locked).order_by().values_list("apply_result").annotate(n=Count("id"))
         )
         messages = _removed_messages(locked, now)
         audit.record(

@@ -60,3 +60,18 @@ def test_instants_and_uuids_shared_by_rows_digest_as_their_canonical_json(monkey
     UserFactory.create_batch(3, department="Ops", last_sign_in_at=paris)
     UserFactory(department="Ops", last_sign_in_at=paris.astimezone(dt.UTC))
     assert audit.detail_digest("test.users", "Ops") == reference_digest("test.users", "Ops")
+
+
+def test_rows_spread_over_several_chunks_digest_as_their_canonical_rows(monkeypatch):
+    monkeypatch.setattr(audit, "DIGEST_CHUNK", 2)
+    group = GroupFactory()
+    people = UserFactory.create_batch(5)
+    add_members(group, *people[:3])
+    batch = uuid.uuid4()
+    access.revocation_requests_add(
+        batch, [(i, "group", group.pk, "user", u.pk) for i, u in enumerate(people)]
+    )
+    access.revoke_grants(batch)
+    assert audit.detail_digest(access.REVOCATION_SOURCE, batch) == reference_digest(
+        access.REVOCATION_SOURCE, batch
+    )
