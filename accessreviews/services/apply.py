@@ -742,7 +742,10 @@ def _finish(instance: ReviewInstance, now) -> bool | None:
             locked,
             {"results": results, "messages": messages},
         )
-    instance_verify(locked, now, just_applied=True)
+    try:
+        instance_verify(locked, now, just_applied=True)
+    except Exception:  # noqa: BLE001 - Applied is committed; verification runs again later
+        logger.exception("verification of applied instance %s failed", locked.pk)
     return True
 
 

@@ -615,3 +615,26 @@ def test_two_instances_applied_at_once_keep_one_global_administrator(
         thread.join()
     assert errors == []
     assert global_admin_holders().count() == 1
+
+
+def test_a_failing_verification_after_applied_is_not_an_apply_failure(
+    admin_user, falcon, monkeypatch
+):
+    from accessreviews.services import verify
+
+    group, _, p = falcon
+    instance = completed_review(admin_user, {p["bob"]: DENY}, groups=[group])
+    apply_request(admin_user, instance)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("verification broke")
+
+    monkeypatch.setattr(verify, "instance_verify", broken)
+    assert apply_service.instance_apply(instance, AFTER) is True
+    instance.refresh_from_db()
+    assert (instance.status, instance.attempts, instance.last_error) == (
+        InstanceStatus.APPLIED,
+        0,
+        "",
+    )
+    assert p["bob"].pk not in members(group)
