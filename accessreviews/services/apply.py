@@ -90,6 +90,8 @@ PROTECTED_REASON = "a protected account (PROTECTED_PRINCIPALS): reviews never re
 LAST_ADMIN_REASON = "the last active Global Administrator: reviews never remove their access"
 ALREADY_GONE_DETAIL = "the access was already gone"
 VERIFIED_DETAIL = "access removed"
+ALREADY_DELETED_DETAIL = "the account was already deleted"
+ALREADY_BLOCKED_DETAIL = "sign-in was blocked already; the account is deleted on its scheduled date"
 # pg_advisory_xact_lock key around the last-admin decision (any constant; "lastga" in ASCII).
 LAST_ADMIN_LOCK_KEY = 0x6C6173746761
 
@@ -648,10 +650,22 @@ def _block_guests(instance: ReviewInstance, chunk: QuerySet, stamp: dict, now) -
         now,
         reason=f"denied in the access review of {instance.resource_name}",
     )
-    delete_on = (now + guests.DELETE_AFTER).date().isoformat()
+    delete_at = now + guests.DELETE_AFTER
+    users = User.objects.filter(pk__in=denied_guests.values("principal_id"))
+    # Blocking skips deleted accounts (nothing left to block) and keeps an earlier date.
+    deleted = Q(principal_id__in=users.filter(deleted_at__isnull=False).values("pk"))
+    earlier = Q(principal_id__in=users.exclude(deletion_scheduled_at=delete_at).values("pk"))
+    blocked = f"sign-in blocked; the account is deleted on {delete_at.date().isoformat()}"
     return denied_guests.update(
-        apply_result=ApplyResult.APPLIED,
-        apply_detail=f"sign-in blocked; the account is deleted on {delete_on} unless re-enabled",
+        apply_result=Case(
+            When(deleted, then=Value(ApplyResult.NOT_FOUND)),
+            default=Value(ApplyResult.APPLIED),
+        ),
+        apply_detail=Case(
+            When(deleted, then=Value(ALREADY_DELETED_DETAIL)),
+            When(earlier, then=Value(ALREADY_BLOCKED_DETAIL)),
+            default=Value(f"{blocked} unless re-enabled"),
+        ),
         **stamp,
     )
 

@@ -27,7 +27,7 @@ from accessreviews.services.apply import (
 )
 from accessreviews.services.verify import instance_verify
 from accessreviews.tasks import apply_instance, tick
-from directory import guests
+from directory import guests, services
 from directory.models import (
     AppRoleAssignment,
     AuditEvent,
@@ -36,6 +36,7 @@ from directory.models import (
     GroupMembership,
     NestedGroup,
     RoleAssignment,
+    User,
 )
 from directory.models.groups import GroupSource, MembershipType
 from notifications.models import Message, MessageKind
@@ -638,3 +639,29 @@ def test_a_failing_verification_after_applied_is_not_an_apply_failure(
         "",
     )
     assert p["bob"].pk not in members(group)
+
+
+def test_blocking_says_which_guests_were_deleted_or_blocked_already(admin_user, falcon):
+    group, _, _ = falcon
+    gus, gina, gail = (GuestFactory(display_name=n) for n in ("Gus", "Gina", "Gail"))
+    add_members(group, gus, gina, gail)
+    instance = completed_review(
+        admin_user,
+        {gus: DENY, gina: DENY, gail: DENY},
+        groups=[group],
+        principal_scope=PrincipalScope.GUESTS_ONLY,
+        denied_guest_action=DeniedGuestAction.DISABLE_AND_DELETE,
+    )
+    services.user_tombstone(admin_user, gina)
+    guests.users_block_sign_in(None, User.objects.filter(pk=gail.pk), END)
+    apply_now(admin_user, instance)
+    results = {
+        g.display_name: (item_of(instance, g).apply_result, item_of(instance, g).apply_detail)
+        for g in (gus, gina, gail)
+    }
+    assert results["Gina"] == (ApplyResult.NOT_FOUND, "the account was already deleted")
+    assert results["Gail"][0] == ApplyResult.APPLIED
+    assert results["Gail"][1].startswith("sign-in was blocked already")
+    assert results["Gus"][1].startswith("sign-in blocked; the account is deleted on 2027-01-14")
+    gail.refresh_from_db()
+    assert gail.deletion_scheduled_at == END + guests.DELETE_AFTER  # the earlier date stays
