@@ -26,7 +26,6 @@ what Graph reports for a decision that asks for no change. Three failed attempts
 """
 
 import logging
-import threading
 import uuid
 from dataclasses import dataclass, field
 
@@ -56,6 +55,7 @@ from accessreviews.models.instances import (
     InstanceStatus,
     VerificationStatus,
 )
+from accessreviews.nudge import tick_nudge_after_commit
 from accessreviews.permissions import may_manage
 from accessreviews.services.start import iso
 from directory import audit, guests
@@ -414,7 +414,7 @@ def apply_request(actor, instance: ReviewInstance) -> ReviewInstance:
             instance,
             {"needs_confirmation": instance.needs_confirmation},
         )
-        _nudge_after_commit(instance)
+        tick_nudge_after_commit()
     instance.refresh_from_db()
     return instance
 
@@ -428,24 +428,6 @@ def _refusal(instance: ReviewInstance) -> str:
         f"Only a completed review can be applied; this one is "
         f"{InstanceStatus(instance.status).label.lower()}."
     )
-
-
-def _nudge_after_commit(instance: ReviewInstance) -> None:
-    if settings.APPLY_NUDGE:
-        transaction.on_commit(
-            lambda: threading.Thread(
-                target=_nudge, args=(instance.pk,), name="apply-nudge", daemon=True
-            ).start()
-        )
-
-
-def _nudge(instance_id: int) -> None:
-    from accessreviews.tasks import apply_instance
-
-    try:
-        apply_instance.apply_async((instance_id,), retry=False, ignore_result=True)
-    except Exception as error:  # noqa: BLE001 - a dead broker is fine: the tick applies it
-        logger.info("apply nudge not sent (the tick will apply): %s", error)
 
 
 # --- The tick's part -----------------------------------------------------------------------------
