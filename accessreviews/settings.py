@@ -236,8 +236,6 @@ LOGGING = {
 # delivers them within a minute anyway). Tests turn it off so nothing reaches a real broker.
 NOTIFICATIONS_NUDGE = True
 
-# After an admin confirms an apply, ask a worker to run it now (the tick does it anyway).
-APPLY_NUDGE = True
 # Tests only: apply raises after this many committed chunks (0: never), to drill a crash.
 APPLY_FAULT_AFTER_CHUNKS = 0
 

@@ -1,9 +1,11 @@
 """Block then delete: a denied guest's sign-in is blocked now, the account deleted 30 days later.
 
 Entra's "block user from signing in for 30 days, then remove user from the tenant". Blocking
-stamps `deletion_scheduled_at`; an admin who re-enables the account within the 30 days clears
-it; the tick tombstones the accounts whose date has come, set-based (the same columns as
-services.user_tombstone). Each step is one audit event, whatever the number of users.
+stamps `deletion_scheduled_at`; enabling the account again within the 30 days (user_reenable,
+the admin form, an import, a restore) clears it, and only still-blocked accounts are due; the
+tick tombstones the accounts whose date has come, set-based (the same columns as
+services.user_tombstone), and clears their date. Each step is one audit event, whatever the
+number of users.
 """
 
 import datetime
@@ -78,8 +80,12 @@ def users_delete_due(now=None) -> int:
     """Tombstone blocked accounts whose deletion date has come. Safe twice and concurrently:
     the claim is the UPDATE that sets deleted_at, and the grants go for the claimed rows only."""
     now = now or timezone.now()
+    # Still blocked too: an account enabled again by any path (admin form, import) is kept.
     due = User.objects.filter(
-        deleted_at__isnull=True, deletion_scheduled_at__isnull=False, deletion_scheduled_at__lte=now
+        deleted_at__isnull=True,
+        is_active=False,
+        deletion_scheduled_at__isnull=False,
+        deletion_scheduled_at__lte=now,
     )
     if not due.exists():  # the tick's usual case: one indexed read, no transaction
         return 0
@@ -100,10 +106,10 @@ def _delete_claimed(due, now) -> int:
         "application_assignments": AppRoleAssignment.objects.filter(user_id__in=ids).delete()[0],
         "role_assignments": RoleAssignment.objects.filter(user_id__in=ids).delete()[0],
     }
+    names = _names(gone)
+    # Done: a later restore must not find a past date and delete the account again.
+    gone.update(deletion_scheduled_at=None)
     audit.record(
-        None,
-        "user.deleted_after_block",
-        None,
-        {"count": claimed, "removed": removed, **_names(gone)},
+        None, "user.deleted_after_block", None, {"count": claimed, "removed": removed, **names}
     )
     return claimed

@@ -249,6 +249,8 @@ def user_restore(actor, user: User) -> None:
     """Undo a tombstone (the grants it removed are not restored)."""
     if user.deleted_at is None:
         return
-    User.objects.filter(pk=user.pk).update(deleted_at=None, is_active=True)
+    User.objects.filter(pk=user.pk).update(
+        deleted_at=None, is_active=True, deletion_scheduled_at=None
+    )
     user.refresh_from_db()
     audit.record(actor, "user.restored", user, {})

@@ -9,7 +9,9 @@ nudged worker), never by the web request, in committed chunks of APPLY_CHUNK_SIZ
    transactions serialise writers, and the second then finds the chunk done);
 2. find the chunk's last item id (the APPLY_CHUNK_SIZE-th `New` Deny item);
 3. protected principals (PROTECTED_PRINCIPALS, the last active Global Administrator):
-   ApplyNotSupported with the reason, nothing revoked;
+   ApplyNotSupported with the reason, nothing revoked. The last-admin items are settled over
+   the whole instance (so apply keeps whom the preview showed), counting denied groups and
+   blocked guests, under one tenant-wide lock held until the chunk commits;
 4. block-then-delete reviews: denied guests' sign-in blocked (directory/guests.py), as in Entra
    their grants stay until the account is deleted 30 days later;
 5. the rest: access.revoke_grants_from (one INSERT ... SELECT of the revocation requests, the
@@ -24,7 +26,6 @@ what Graph reports for a decision that asks for no change. Three failed attempts
 """
 
 import logging
-import threading
 import uuid
 from dataclasses import dataclass, field
 
@@ -54,6 +55,7 @@ from accessreviews.models.instances import (
     InstanceStatus,
     VerificationStatus,
 )
+from accessreviews.nudge import tick_nudge_after_commit
 from accessreviews.permissions import may_manage
 from accessreviews.services.start import iso
 from directory import audit, guests
@@ -88,6 +90,10 @@ PROTECTED_REASON = "a protected account (PROTECTED_PRINCIPALS): reviews never re
 LAST_ADMIN_REASON = "the last active Global Administrator: reviews never remove their access"
 ALREADY_GONE_DETAIL = "the access was already gone"
 VERIFIED_DETAIL = "access removed"
+ALREADY_DELETED_DETAIL = "the account was already deleted"
+ALREADY_BLOCKED_DETAIL = "sign-in was blocked already; the account is deleted on its scheduled date"
+# pg_advisory_xact_lock key around the last-admin decision (any constant; "lastga" in ASCII).
+LAST_ADMIN_LOCK_KEY = 0x6C6173746761
 
 
 class ApplyFault(RuntimeError):
@@ -111,36 +117,97 @@ def protected_user_ids() -> QuerySet:
     )
 
 
-def global_admin_holders() -> QuerySet:
-    """Enabled users holding Global Administrator actively, directly or through a
-    role-assignable group (capabilities' notion of active; superusers are not role holders)."""
-    active = RoleAssignment.objects.filter(
+def _active_global_admin() -> QuerySet:
+    return RoleAssignment.objects.filter(
         kind=RoleAssignmentKind.ACTIVE, role__template_id=BuiltinRole.GLOBAL_ADMINISTRATOR
     )
-    through_groups = GroupMembership.objects.filter(
-        group__is_role_assignable=True,
-        group_id__in=active.filter(group__isnull=False).values("group_id"),
-    ).values("user_id")
+
+
+def _holders(direct: QuerySet, memberships: QuerySet) -> QuerySet:
     # A UNION of the (few) holders drives the lookup, rather than an OR over every user.
-    holders = active.filter(user__isnull=False).values("user_id").union(through_groups)
+    holders = direct.values("user_id").union(memberships.values("user_id"))
     return User.objects.filter(is_active=True, deleted_at__isnull=True, pk__in=holders)
 
 
-def last_global_admin_ids(instance: ReviewInstance | None = None, items=None) -> list[int]:
-    """Who must keep their access so that one active Global Administrator remains.
+def global_admin_holders() -> QuerySet:
+    """Enabled users holding Global Administrator actively, directly or through a
+    role-assignable group (capabilities' notion of active; superusers are not role holders)."""
+    active = _active_global_admin()
+    through_groups = GroupMembership.objects.filter(
+        group__is_role_assignable=True,
+        group_id__in=active.filter(group__isnull=False).values("group_id"),
+    )
+    return _holders(active.filter(user__isnull=False), through_groups)
 
-    The only holder is never removed from anything (one query). With several, and `items`
-    (denied items about to be applied) of an instance that grants the role (the role itself,
-    or a role-assignable group holding it) covering every holder, the first of them stays.
+
+def _holders_left(instance: ReviewInstance, denied: QuerySet, resource: str | None) -> QuerySet:
+    """The holders still active once `denied` is applied: denied users lose the resource
+    (their direct role assignment, or their membership of the role-holding group), denied
+    groups their role assignment, and blocked guests everything."""
+    active = _active_global_admin()
+    direct, groups = active.filter(user__isnull=False), active.filter(group__isnull=False)
+    users = denied.filter(principal_type=PrincipalType.USER, access_path=AccessPath.DIRECT)
+    users = users.values("principal_id")
+    if resource == ResourceType.DIRECTORY_ROLE:
+        direct = direct.exclude(user_id__in=users)
+        denied_groups = denied.filter(principal_type=PrincipalType.GROUP)
+        groups = groups.exclude(group_id__in=denied_groups.values("principal_id"))
+    memberships = GroupMembership.objects.filter(
+        group__is_role_assignable=True, group_id__in=groups.values("group_id")
+    )
+    if resource == ResourceType.GROUP:
+        memberships = memberships.exclude(group_id=instance.resource_id, user_id__in=users)
+    left = _holders(direct, memberships)
+    if blocks_guests(instance):
+        left = left.exclude(pk__in=_denied_guests(denied).values("principal_id"))
+    return left
+
+
+def _global_admin_resource(instance: ReviewInstance) -> str | None:
+    """The resource type when the instance's resource grants Global Administrator, else None."""
+    return instance.resource_type if _grants_global_admin(instance) else None
+
+
+def _lock_global_admins() -> None:
+    """One tenant-wide lock around the last-admin decision and the revocations it allows, so
+    two instances applied at once cannot each remove "the other" last administrator."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LAST_ADMIN_LOCK_KEY])
+    # SQLite: transactions BEGIN IMMEDIATE (settings), which already holds the one write lock.
+
+
+def last_admin_item_ids(instance: ReviewInstance, denied: QuerySet, *, lock=False) -> list[int]:
+    """The denied items apply keeps so that one active Global Administrator remains.
+
+    The only holder is never removed from anything. Otherwise, when the instance's resource
+    grants the role or it blocks denied guests, and applying every denied item would leave no
+    active holder, one item stays: a user's if any, else the role-holding group's. `lock`: take
+    the tenant-wide lock first (apply), so the answer stays true until the chunk commits.
     """
-    holders = set(global_admin_holders().values_list("pk", flat=True)[:MAX_ADMIN_HOLDERS])
-    if len(holders) == 1:
-        return list(holders)
-    if instance is None or items is None or not holders or not _grants_global_admin(instance):
+    resource = _global_admin_resource(instance)
+    relevant = resource is not None or blocks_guests(instance)
+    if lock and relevant:
+        _lock_global_admins()
+    holders = list(global_admin_holders().values_list("pk", flat=True)[: MAX_ADMIN_HOLDERS + 1])
+    if not holders or len(holders) > MAX_ADMIN_HOLDERS:
         return []
-    denied = items.filter(principal_type=PrincipalType.USER, principal_id__in=holders)
-    losing = set(denied.values_list("principal_id", flat=True))
-    return [min(losing)] if losing == holders else []
+    users = denied.filter(principal_type=PrincipalType.USER)
+    kept = []
+    if len(holders) == 1:
+        kept = list(users.filter(principal_id=holders[0]).values_list("pk", flat=True))
+    if not relevant or _holders_left(instance, denied.exclude(pk__in=kept), resource).exists():
+        return kept
+    losing = Q(access_path=AccessPath.DIRECT) if resource else Q(pk__in=[])
+    if blocks_guests(instance):
+        losing |= Q(principal_user_type=UserType.GUEST)
+    candidates = users.filter(losing, principal_id__in=holders).exclude(pk__in=kept)
+    first = candidates.order_by("pk").values_list("pk", flat=True).first()
+    if first is None and resource == ResourceType.DIRECTORY_ROLE:
+        role_groups = _active_global_admin().filter(group__isnull=False).values("group_id")
+        groups = denied.filter(principal_type=PrincipalType.GROUP, principal_id__in=role_groups)
+        first = groups.order_by("pk").values_list("pk", flat=True).first()
+    return kept if first is None else [*kept, first]
 
 
 def _grants_global_admin(instance: ReviewInstance) -> bool:
@@ -211,7 +278,7 @@ def _outcomes(instance: ReviewInstance, items: QuerySet) -> QuerySet:
         ),
         (user & Q(principal_id__in=protected_user_ids()), Outcome.PROTECTED, PROTECTED_REASON),
         (
-            user & Q(principal_id__in=last_global_admin_ids(instance, denied_items(instance))),
+            Q(pk__in=last_admin_item_ids(instance, _removable(instance))),
             Outcome.LAST_ADMIN,
             LAST_ADMIN_REASON,
         ),
@@ -347,7 +414,7 @@ def apply_request(actor, instance: ReviewInstance) -> ReviewInstance:
             instance,
             {"needs_confirmation": instance.needs_confirmation},
         )
-        _nudge_after_commit(instance)
+        tick_nudge_after_commit()
     instance.refresh_from_db()
     return instance
 
@@ -361,24 +428,6 @@ def _refusal(instance: ReviewInstance) -> str:
         f"Only a completed review can be applied; this one is "
         f"{InstanceStatus(instance.status).label.lower()}."
     )
-
-
-def _nudge_after_commit(instance: ReviewInstance) -> None:
-    if settings.APPLY_NUDGE:
-        transaction.on_commit(
-            lambda: threading.Thread(
-                target=_nudge, args=(instance.pk,), name="apply-nudge", daemon=True
-            ).start()
-        )
-
-
-def _nudge(instance_id: int) -> None:
-    from accessreviews.tasks import apply_instance
-
-    try:
-        apply_instance.apply_async((instance_id,), retry=False, ignore_result=True)
-    except Exception as error:  # noqa: BLE001 - a dead broker is fine: the tick applies it
-        logger.info("apply nudge not sent (the tick will apply): %s", error)
 
 
 # --- The tick's part -----------------------------------------------------------------------------
@@ -507,6 +556,15 @@ def _pending(instance: ReviewInstance) -> QuerySet:
     )
 
 
+def _removable(instance: ReviewInstance) -> QuerySet:
+    """Pending denied items apply may act on: protected accounts keep their access anyway."""
+    pending = _pending(instance)
+    if settings.PROTECTED_PRINCIPALS:
+        user = Q(principal_type=PrincipalType.USER)
+        pending = pending.exclude(user, principal_id__in=protected_user_ids())
+    return pending
+
+
 def apply_chunk(instance: ReviewInstance, now=None, size: int | None = None) -> int | None:
     """Apply the next chunk of denied items in one transaction; how many it settled (0: none
     left), or None when the instance is not Applying or another worker holds it."""
@@ -521,30 +579,38 @@ def _apply_chunk(instance, now, size: int, after_id: int = 0) -> tuple[int, int]
         locked = _lock_applying(instance)
         if locked is None:
             return None
+        stamp = {"applied_by_id": locked.apply_requested_by_id, "applied_at": now}
+        handled = _settle_last_admins(locked, stamp)
         pending = _pending(locked).filter(pk__gt=after_id).order_by("pk")
         last_id = pending.values_list("pk", flat=True)[size - 1 : size].first()
         chunk = pending if last_id is None else pending.filter(pk__lte=last_id)
-        stamp = {"applied_by_id": locked.apply_requested_by_id, "applied_at": now}
-        handled = _mark_protected(locked, chunk, stamp)
+        handled += _mark_protected(chunk, stamp)
         if blocks_guests(locked):
             handled += _block_guests(locked, chunk, stamp, now)
         handled += _revoke(locked, chunk, stamp)
     return handled, last_id or after_id
 
 
-def _mark_protected(instance: ReviewInstance, chunk: QuerySet, stamp: dict) -> int:
+def _settle_last_admins(instance: ReviewInstance, stamp: dict) -> int:
+    """Keep the last-admin items of the whole instance (not just this chunk, so apply keeps
+    whom the preview showed), under the tenant-wide lock held until the chunk commits."""
+    kept = last_admin_item_ids(instance, _removable(instance), lock=True)
+    if not kept:
+        return 0
+    return (
+        _pending(instance)
+        .filter(pk__in=kept)
+        .update(apply_result=ApplyResult.NOT_SUPPORTED, apply_detail=LAST_ADMIN_REASON, **stamp)
+    )
+
+
+def _mark_protected(chunk: QuerySet, stamp: dict) -> int:
+    if not settings.PROTECTED_PRINCIPALS:
+        return 0
     user = Q(principal_type=PrincipalType.USER)
-    marked = 0
-    if settings.PROTECTED_PRINCIPALS:
-        marked = chunk.filter(user, principal_id__in=protected_user_ids()).update(
-            apply_result=ApplyResult.NOT_SUPPORTED, apply_detail=PROTECTED_REASON, **stamp
-        )
-    last_admin = last_global_admin_ids(instance, chunk)
-    if last_admin:
-        marked += chunk.filter(user, principal_id__in=last_admin).update(
-            apply_result=ApplyResult.NOT_SUPPORTED, apply_detail=LAST_ADMIN_REASON, **stamp
-        )
-    return marked
+    return chunk.filter(user, principal_id__in=protected_user_ids()).update(
+        apply_result=ApplyResult.NOT_SUPPORTED, apply_detail=PROTECTED_REASON, **stamp
+    )
 
 
 def _actor(instance: ReviewInstance):
@@ -553,10 +619,12 @@ def _actor(instance: ReviewInstance):
     return instance.apply_requested_by or f"review: {name}"
 
 
+def _denied_guests(items: QuerySet) -> QuerySet:
+    return items.filter(principal_type=PrincipalType.USER, principal_user_type=UserType.GUEST)
+
+
 def _block_guests(instance: ReviewInstance, chunk: QuerySet, stamp: dict, now) -> int:
-    denied_guests = chunk.filter(
-        principal_type=PrincipalType.USER, principal_user_type=UserType.GUEST
-    )
+    denied_guests = _denied_guests(chunk)
     actor = _actor(instance)
     guests.users_block_sign_in(
         actor,
@@ -564,10 +632,22 @@ def _block_guests(instance: ReviewInstance, chunk: QuerySet, stamp: dict, now) -
         now,
         reason=f"denied in the access review of {instance.resource_name}",
     )
-    delete_on = (now + guests.DELETE_AFTER).date().isoformat()
+    delete_at = now + guests.DELETE_AFTER
+    users = User.objects.filter(pk__in=denied_guests.values("principal_id"))
+    # Blocking skips deleted accounts (nothing left to block) and keeps an earlier date.
+    deleted = Q(principal_id__in=users.filter(deleted_at__isnull=False).values("pk"))
+    earlier = Q(principal_id__in=users.exclude(deletion_scheduled_at=delete_at).values("pk"))
+    blocked = f"sign-in blocked; the account is deleted on {delete_at.date().isoformat()}"
     return denied_guests.update(
-        apply_result=ApplyResult.APPLIED,
-        apply_detail=f"sign-in blocked; the account is deleted on {delete_on} unless re-enabled",
+        apply_result=Case(
+            When(deleted, then=Value(ApplyResult.NOT_FOUND)),
+            default=Value(ApplyResult.APPLIED),
+        ),
+        apply_detail=Case(
+            When(deleted, then=Value(ALREADY_DELETED_DETAIL)),
+            When(earlier, then=Value(ALREADY_BLOCKED_DETAIL)),
+            default=Value(f"{blocked} unless re-enabled"),
+        ),
         **stamp,
     )
 
@@ -659,7 +739,10 @@ def _finish(instance: ReviewInstance, now) -> bool | None:
             locked,
             {"results": results, "messages": messages},
         )
-    instance_verify(locked, now, just_applied=True)
+    try:
+        instance_verify(locked, now, just_applied=True)
+    except Exception:  # noqa: BLE001 - Applied is committed; verification runs again later
+        logger.exception("verification of applied instance %s failed", locked.pk)
     return True
 
 
@@ -711,6 +794,6 @@ __all__ = [
     "apply_preview",
     "apply_request",
     "instance_apply",
-    "last_global_admin_ids",
+    "last_admin_item_ids",
     "protected_user_ids",
 ]

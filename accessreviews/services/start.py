@@ -13,7 +13,9 @@ tried again:
    one for fallbacks, the assignments one GROUP BY, the messages one INSERT ... SELECT. There
    is no Python loop over members. An exception rolls all of it back (items, links, messages,
    audit event, the claim); the failure is then counted in a transaction of its own, and the
-   third one marks the instance Failed (failed_step start) for the work queue's Retry.
+   third one marks the instance Failed (failed_step start) for the work queue's Retry. Only an
+   active series' instances start (a paused or ended series' wait); one whose window closed
+   before it could start is marked Failed with that reason (Retry refuses it too).
 
 An instance process killed mid-start rolls back the same way but is not counted (nothing was
 left to count it); the next tick simply tries again.
@@ -91,6 +93,7 @@ MAX_START_ATTEMPTS = 3
 # tables itself (ANALYZE samples a bounded number of rows, whatever the table's size).
 ANALYZE_AFTER_ITEMS = 10_000
 LAST_ERROR_MAX = 2000
+WINDOW_CLOSED = "the review window closed before it could start: it is not started"
 
 T = {
     "item": DecisionItem._meta.db_table,
@@ -215,12 +218,21 @@ def instances_create(definition, occurrence, start_at, counts: StartCounts) -> N
 
 
 def instances_initialise_due(now, counts: StartCounts) -> None:
+    """Initialise the NotStarted instances due now (one read finds them all). Only an active
+    series' instances start (a paused or ended series' wait), and only while their window is
+    open: once it has closed the instance is failed instead, as Retry refuses it too."""
     waiting = ReviewInstance.objects.filter(
         status=InstanceStatus.NOT_STARTED,
         attempts__lt=MAX_START_ATTEMPTS,
         start_at__lte=now,
     ).order_by("start_at", "pk")
-    for instance_id in list(waiting.values_list("pk", flat=True)):
+    rows = list(waiting.values_list("pk", "end_at", "definition__status"))
+    for instance_id, end_at, series_status in rows:
+        if end_at <= now:
+            counts.failures += instance_fail_closed(instance_id, now)
+            continue
+        if series_status != SeriesStatus.ACTIVE:
+            continue
         try:
             instance = instance_initialise(instance_id)
         except Exception as error:  # noqa: BLE001 - any failure is counted, and retried
@@ -231,6 +243,27 @@ def instances_initialise_due(now, counts: StartCounts) -> None:
         if instance is not None:
             counts.instances += 1
             counts.instance_ids.append(instance.pk)
+
+
+def instance_fail_closed(instance_id: int, now) -> bool:
+    """Mark Failed (failed_step start, the reason in last_error, audited) a NotStarted instance
+    whose window closed before it started: nobody could review it any more."""
+    with transaction.atomic():
+        closed = ReviewInstance.objects.filter(
+            pk=instance_id, status=InstanceStatus.NOT_STARTED, end_at__lte=now
+        )
+        if not closed.update(
+            status=InstanceStatus.FAILED, failed_step=FailedStep.START, last_error=WINDOW_CLOSED
+        ):
+            return False  # another tick, or it started meanwhile
+        instance = ReviewInstance.objects.get(pk=instance_id)
+        audit.record(
+            None,
+            "instance.failed",
+            instance,
+            {"step": FailedStep.START, "attempts": instance.attempts, "error": WINDOW_CLOSED},
+        )
+    return True
 
 
 def instance_initialise(instance_id: int) -> ReviewInstance | None:

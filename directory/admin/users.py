@@ -213,6 +213,8 @@ class UserAdmin(AuditedAdmin, DjangoUserAdmin):
         return details
 
     def save_model(self, request, obj, form, change):
+        if "is_active" in form.changed_data and obj.is_active:
+            obj.deletion_scheduled_at = None  # enabled again: the blocked guest is kept
         wanted = obj.is_superuser
         if "is_superuser" in form.changed_data:
             obj.is_superuser = not wanted  # the stored value; the service makes the change

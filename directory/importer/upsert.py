@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from django.db import models
 
-from directory import services
+from directory import audit, services
 from directory.importer.records import UserSpec
 from directory.importer.sql import (
     IN_CHUNK,
@@ -44,6 +44,7 @@ class Upserts:
         changes = _changes(specs, USER_COLUMNS)
         self._free_unique_values([spec for batch in changes.values() for spec in batch])
         _update(User, changes)
+        self._cancel_enabled_deletions()
         new = [spec for spec in specs if not spec.existing]
         ids = allocate_ids(User, len(new))
         self.user_ids = {ext: row["id"] for ext, row in self.user_by_ext.items()}
@@ -72,6 +73,14 @@ class Upserts:
                 services.user_restore(self.actor, user)
                 by_id[user.pk].existing.update(deleted_at=None, is_active=True)
         self.counts["users"]["restored"] = len(by_id)
+
+    def _cancel_enabled_deletions(self) -> None:
+        """An account the file enables again keeps living: one UPDATE clears the scheduled
+        deletion of every enabled account (blocking always disables)."""
+        enabled = User.objects.filter(is_active=True, deletion_scheduled_at__isnull=False)
+        cancelled = enabled.update(deletion_scheduled_at=None)
+        if cancelled:
+            audit.record(self.actor, "user.deletion_cancelled", None, {"count": cancelled})
 
     def _free_unique_values(self, changed: list[UserSpec]) -> None:
         """Move aside UPNs and emails that another user in this import takes (a swap or chain).

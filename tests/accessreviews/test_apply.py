@@ -1,5 +1,6 @@
 """Applying decisions: results per kind of access, chunks, faults, guardrails, protection."""
 
+import contextlib
 import threading
 
 import pytest
@@ -22,10 +23,11 @@ from accessreviews.services.apply import (
     apply_chunk,
     apply_preview,
     apply_request,
+    global_admin_holders,
 )
 from accessreviews.services.verify import instance_verify
 from accessreviews.tasks import apply_instance, tick
-from directory import guests
+from directory import guests, services
 from directory.models import (
     AppRoleAssignment,
     AuditEvent,
@@ -34,6 +36,7 @@ from directory.models import (
     GroupMembership,
     NestedGroup,
     RoleAssignment,
+    User,
 )
 from directory.models.groups import GroupSource, MembershipType
 from notifications.models import Message, MessageKind
@@ -371,19 +374,19 @@ def test_removed_people_are_told_when_the_review_says_so(admin_user, falcon):
     assert message.context["resource_name"] == "Falcon"
 
 
-def test_a_dead_broker_never_breaks_the_confirmation(admin_user, falcon, settings, monkeypatch):
-    from accessreviews import tasks
+def test_the_confirmation_nudges_a_tick_after_commit(
+    admin_user, falcon, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from accessreviews import nudge
 
     group, _, p = falcon
     instance = completed_review(admin_user, {p["bob"]: DENY}, groups=[group])
-
-    def unreachable(*args, **kwargs):
-        raise ConnectionRefusedError("broker down")
-
-    monkeypatch.setattr(tasks.apply_instance, "apply_async", unreachable)
-    apply_service._nudge(instance.pk)  # must not raise
-    settings.APPLY_NUDGE = True
-    apply_request(admin_user, instance)
+    calls = []
+    monkeypatch.setattr(nudge, "_nudge_in_background", lambda: calls.append(1))
+    settings.NOTIFICATIONS_NUDGE = True
+    with django_capture_on_commit_callbacks(execute=True):
+        apply_request(admin_user, instance)
+    assert calls == [1]  # the shared tick nudge (a dead broker: tests/accessreviews/test_tick)
     assert ReviewInstance.objects.get(pk=instance.pk).status == InstanceStatus.APPLYING
 
 
@@ -395,15 +398,15 @@ def test_a_chunk_is_a_fixed_number_of_queries(admin_user, size, django_assert_nu
     add_owners(group, owner)
     instance = completed_review(admin_user, dict.fromkeys(people, DENY), groups=[group])
     apply_request(admin_user, instance)
-    # 1 savepoint; 2 lock the instance row (with the confirming admin); 3 the chunk's last id;
-    # 4 the only active Global Administrator (the admin here); 5 UPDATE their item (one more
-    # UPDATE when PROTECTED_PRINCIPALS is set); revoke_grants_from: 6 savepoint, 7 the
-    # requests' INSERT ... SELECT, classified as inserted, 8 the batch's kinds of grant,
-    # 9 nested groups, 10 already gone, 11 the memberships' DELETE, 12 counts, 13 event
-    # exists?, 14-18 its audit event (savepoint, chain head, digest rows, INSERT, release;
-    # PostgreSQL also takes the chain's advisory lock), 19 release; 20 the join-back UPDATE;
-    # 21 release.
-    with django_assert_num_queries(21 + (connection.vendor == "postgresql")):
+    # 1 savepoint; 2 lock the instance row (with the confirming admin); 3 does the group grant
+    # Global Administrator (no: no tenant-wide lock); 4 the only active Global Administrator
+    # (the admin here); 5 UPDATE their item; 6 the chunk's last id (one more UPDATE when
+    # PROTECTED_PRINCIPALS is set); revoke_grants_from: 7 savepoint, 8 the requests'
+    # INSERT ... SELECT, classified as inserted, 9 the batch's kinds of grant, 10 nested
+    # groups, 11 already gone, 12 the memberships' DELETE, 13 counts, 14 event exists?,
+    # 15-19 its audit event (savepoint, chain head, digest rows, INSERT, release; PostgreSQL
+    # also takes the chain's advisory lock), 20 release; 21 the join-back UPDATE; 22 release.
+    with django_assert_num_queries(22 + (connection.vendor == "postgresql")):
         assert apply_chunk(instance, AFTER, size=1000) == size
     assert members(group) == set()
 
@@ -484,3 +487,181 @@ def test_the_nudged_task_applies_a_confirmed_instance_and_ignores_unknown_ids(ad
     instance.refresh_from_db()
     assert instance.status == InstanceStatus.APPLIED
     assert GrantRevocation.objects.count() == 1
+
+
+def tier0(*holders):
+    """Role-assignable group Tier 0 holding Global Administrator, with these members."""
+    group = GroupFactory(name="Tier 0", is_role_assignable=True)
+    add_members(group, *holders)
+    assign_role(BuiltinRole.GLOBAL_ADMINISTRATOR, group=group)
+    return group
+
+
+def test_denying_every_holder_through_a_group_too_keeps_one(admin_user, other_reviewer):
+    role = builtin_role(BuiltinRole.GLOBAL_ADMINISTRATOR)
+    bob = UserFactory()
+    group = tier0(bob)
+    assert set(global_admin_holders().values_list("pk", flat=True)) == {admin_user.pk, bob.pk}
+    instance = role_review(admin_user, role, other_reviewer, {admin_user: DENY, group: DENY})
+    assert apply_preview(instance).outcomes == {Outcome.LAST_ADMIN: 1, Outcome.REMOVE: 1}
+    apply_now(admin_user, instance)
+    assert item_of(instance, admin_user).apply_detail.startswith("the last active Global")
+    assert item_of(instance, group).apply_result == ApplyResult.APPLIED
+    assert list(global_admin_holders().values_list("pk", flat=True)) == [admin_user.pk]
+
+
+def test_denying_the_group_of_the_only_holders_keeps_the_group(admin_user, other_reviewer):
+    role = builtin_role(BuiltinRole.GLOBAL_ADMINISTRATOR)
+    bob, carol = UserFactory(), UserFactory()
+    group = tier0(bob, carol)
+    instance = role_review(admin_user, role, other_reviewer, {group: DENY})
+    RoleAssignment.objects.filter(user=admin_user).delete()
+    assert apply_preview(instance).outcomes == {Outcome.LAST_ADMIN: 1}
+    apply_now(admin_user, instance)
+    assert item_of(instance, group).apply_result == ApplyResult.NOT_SUPPORTED
+    assert set(global_admin_holders().values_list("pk", flat=True)) == {bob.pk, carol.pk}
+
+
+def test_a_holder_keeping_the_role_through_the_group_lets_the_direct_one_go(
+    admin_user, other_reviewer
+):
+    role = builtin_role(BuiltinRole.GLOBAL_ADMINISTRATOR)
+    bob = UserFactory()
+    tier0(bob)
+    instance = role_review(admin_user, role, other_reviewer, {admin_user: DENY})
+    assert apply_preview(instance).outcomes == {Outcome.REMOVE: 1}
+    apply_now(admin_user, instance)
+    assert list(global_admin_holders().values_list("pk", flat=True)) == [bob.pk]
+
+
+def guest_review_of_admins(creator):
+    """Two guests denied in a block-then-delete review of Partners, both holding Global
+    Administrator (handed to them after the review was defined), the creator no longer."""
+    group = GroupFactory(name="Partners")
+    g1, g2 = GuestFactory(), GuestFactory()
+    add_members(group, g1, g2)
+    instance = completed_review(
+        creator,
+        {g1: DENY, g2: DENY},
+        groups=[group],
+        principal_scope=PrincipalScope.GUESTS_ONLY,
+        denied_guest_action=DeniedGuestAction.DISABLE_AND_DELETE,
+    )
+    assign_role(BuiltinRole.GLOBAL_ADMINISTRATOR, user=g1)
+    assign_role(BuiltinRole.GLOBAL_ADMINISTRATOR, user=g2)
+    RoleAssignment.objects.filter(user=creator).delete()
+    return instance, g1, g2
+
+
+def test_blocking_guests_never_disables_the_last_global_administrators(admin_user):
+    instance, g1, g2 = guest_review_of_admins(admin_user)
+    assert apply_preview(instance).outcomes == {Outcome.LAST_ADMIN: 1, Outcome.BLOCK_GUEST: 1}
+    apply_now(admin_user, instance)
+    first, second = sorted([g1, g2], key=lambda g: item_of(instance, g).pk)
+    assert item_of(instance, first).apply_result == ApplyResult.NOT_SUPPORTED
+    assert list(global_admin_holders().values_list("pk", flat=True)) == [first.pk]
+    second.refresh_from_db()
+    assert not second.is_active
+
+
+def test_preview_and_apply_keep_the_same_admin_across_chunks(admin_user, other_reviewer, settings):
+    settings.APPLY_CHUNK_SIZE = 1
+    role = builtin_role(BuiltinRole.GLOBAL_ADMINISTRATOR)
+    second = UserFactory()
+    assign_role(BuiltinRole.GLOBAL_ADMINISTRATOR, user=second)
+    instance = role_review(admin_user, role, other_reviewer, {admin_user: DENY, second: DENY})
+    preview = apply_preview(instance)
+    (kept,) = [item for item in preview.protected if item.outcome == Outcome.LAST_ADMIN]
+    apply_now(admin_user, instance)
+    assert DecisionItem.objects.get(pk=kept.pk).apply_result == ApplyResult.NOT_SUPPORTED
+    assert list(global_admin_holders().values_list("pk", flat=True)) == [kept.principal_id]
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_two_instances_applied_at_once_keep_one_global_administrator(
+    admin_user, other_reviewer, monkeypatch
+):
+    role = builtin_role(BuiltinRole.GLOBAL_ADMINISTRATOR)
+    second = UserFactory()
+    assign_role(BuiltinRole.GLOBAL_ADMINISTRATOR, user=second)
+    one = role_review(admin_user, role, other_reviewer, {admin_user: DENY}, name="One")
+    two = role_review(admin_user, role, other_reviewer, {second: DENY}, name="Two")
+    for instance in (one, two):
+        apply_request(admin_user, instance)
+    # Both decide, then both revoke: without the tenant-wide lock each keeps "the other" one.
+    # With it the second waits at the lock, the first gives up waiting and commits.
+    barrier, revoke = threading.Barrier(2, timeout=3), apply_service._revoke
+
+    def meet_then_revoke(*args):
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+        return revoke(*args)
+
+    monkeypatch.setattr(apply_service, "_revoke", meet_then_revoke)
+    errors = []
+
+    def run(instance):
+        try:
+            assert apply_service.instance_apply(instance, AFTER) is True
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (one, two)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert global_admin_holders().count() == 1
+
+
+def test_a_failing_verification_after_applied_is_not_an_apply_failure(
+    admin_user, falcon, monkeypatch
+):
+    from accessreviews.services import verify
+
+    group, _, p = falcon
+    instance = completed_review(admin_user, {p["bob"]: DENY}, groups=[group])
+    apply_request(admin_user, instance)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("verification broke")
+
+    monkeypatch.setattr(verify, "instance_verify", broken)
+    assert apply_service.instance_apply(instance, AFTER) is True
+    instance.refresh_from_db()
+    assert (instance.status, instance.attempts, instance.last_error) == (
+        InstanceStatus.APPLIED,
+        0,
+        "",
+    )
+    assert p["bob"].pk not in members(group)
+
+
+def test_blocking_says_which_guests_were_deleted_or_blocked_already(admin_user, falcon):
+    group, _, _ = falcon
+    gus, gina, gail = (GuestFactory(display_name=n) for n in ("Gus", "Gina", "Gail"))
+    add_members(group, gus, gina, gail)
+    instance = completed_review(
+        admin_user,
+        {gus: DENY, gina: DENY, gail: DENY},
+        groups=[group],
+        principal_scope=PrincipalScope.GUESTS_ONLY,
+        denied_guest_action=DeniedGuestAction.DISABLE_AND_DELETE,
+    )
+    services.user_tombstone(admin_user, gina)
+    guests.users_block_sign_in(None, User.objects.filter(pk=gail.pk), END)
+    apply_now(admin_user, instance)
+    results = {
+        g.display_name: (item_of(instance, g).apply_result, item_of(instance, g).apply_detail)
+        for g in (gus, gina, gail)
+    }
+    assert results["Gina"] == (ApplyResult.NOT_FOUND, "the account was already deleted")
+    assert results["Gail"][0] == ApplyResult.APPLIED
+    assert results["Gail"][1].startswith("sign-in was blocked already")
+    assert results["Gus"][1].startswith("sign-in blocked; the account is deleted on 2027-01-14")
+    gail.refresh_from_db()
+    assert gail.deletion_scheduled_at == END + guests.DELETE_AFTER  # the earlier date stays

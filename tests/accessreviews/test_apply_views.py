@@ -117,9 +117,10 @@ def test_the_preview_is_a_fixed_number_of_queries(
     client = signed_in(admin_user)
     # 1 session, 2 user, 3 their roles (capabilities), 4 the instance with its definition,
     # 5 the definition's groups (may_manage), 6 decision counts, 7 the group's membership type
-    # and source, 8 the last Global Administrator, 9 outcome counts, 10 protected principals,
-    # 11 the page's count, 12 the page, 13 the layout's unread inbox count.
-    with django_assert_num_queries(13):
+    # and source, 8 does the group grant Global Administrator, 9 its active holders, 10 the
+    # only holder's denied items, 11 outcome counts, 12 protected principals, 13 the page's
+    # count, 14 the page, 15 the layout's unread inbox count.
+    with django_assert_num_queries(15):
         assert client.get(apply_url(instance)).status_code == 200
 
 

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count
 from django.urls import reverse
@@ -420,3 +421,40 @@ def test_nested_members_of_reviewer_and_fallback_groups_review(admin_user, team)
         (people["bob"].pk, fay.pk, "fallback"),
         (people["bob"].pk, ben.pk, "fallback"),
     }
+
+
+def test_an_instance_whose_window_closed_before_it_started_is_failed_not_started(admin_user, team):
+    from accessreviews.services.retry import instance_retry
+    from accessreviews.services.start import StartCounts, instances_create_due
+
+    falcon, _, _ = team
+    create(admin_user, [falcon])
+    instances_create_due(NOW, StartCounts())  # created, then the worker was down for weeks
+    instance = ReviewInstance.objects.get()
+    late = instance.end_at + dt.timedelta(minutes=1)
+    counts = instances_start_due(late)
+    assert (counts.instances, counts.failures) == (0, 1)
+    instance.refresh_from_db()
+    assert (instance.status, instance.failed_step) == (InstanceStatus.FAILED, "start")
+    assert "window closed" in instance.last_error
+    assert not DecisionItem.objects.filter(instance=instance).exists()
+    (event,) = AuditEvent.objects.filter(action="instance.failed")
+    assert event.details["error"] == instance.last_error
+    assert instances_start_due(late).failures == 0  # twice: nothing more
+    with pytest.raises(ValidationError, match="window has closed"):
+        instance_retry(admin_user, instance, now=late)
+
+
+def test_a_paused_series_instance_waits_and_starts_once_resumed(admin_user, team):
+    from accessreviews.services.definitions import definition_pause, definition_resume
+    from accessreviews.services.start import StartCounts, instances_create_due
+
+    falcon, _, _ = team
+    definition = create(admin_user, [falcon])
+    instances_create_due(NOW, StartCounts())
+    definition_pause(admin_user, definition)
+    assert instances_start_due(NOW).instances == 0
+    assert ReviewInstance.objects.get().status == InstanceStatus.NOT_STARTED
+    definition_resume(admin_user, definition, now=NOW)
+    assert instances_start_due(NOW).instances == 1
+    assert ReviewInstance.objects.get().status == InstanceStatus.IN_PROGRESS

@@ -69,6 +69,50 @@ def test_a_re_enabled_account_is_never_deleted(guest, admin_user):
     assert guests.user_reenable(admin_user, guest) is False  # nothing to cancel
 
 
+def test_a_restored_account_is_not_deleted_again(guest, admin_user):
+    block(guest)
+    assert guests.users_delete_due(DUE) == 1
+    guest.refresh_from_db()
+    assert guest.deletion_scheduled_at is None  # the deletion is done
+    services.user_restore(admin_user, guest)
+    add_members(GroupFactory(name="Back"), guest)
+    assert guests.users_delete_due(DUE + dt.timedelta(minutes=5)) == 0
+    guest.refresh_from_db()
+    assert guest.deleted_at is None and guest.is_active
+    assert GroupMembership.objects.filter(user=guest).exists()
+
+
+def test_a_restore_before_the_date_cancels_it_too(guest, admin_user):
+    block(guest)
+    services.user_tombstone(admin_user, guest)
+    services.user_restore(admin_user, guest)
+    guest.refresh_from_db()
+    assert (guest.is_active, guest.deletion_scheduled_at) == (True, None)
+    assert guests.users_delete_due(DUE) == 0
+
+
+def test_an_account_enabled_again_by_any_path_is_never_deleted(guest):
+    block(guest)
+    User.objects.filter(pk=guest.pk).update(is_active=True)  # e.g. a raw SQL fix
+    assert guests.users_delete_due(DUE) == 0
+    guest.refresh_from_db()
+    assert guest.deleted_at is None
+    assert GroupMembership.objects.filter(user=guest).exists()
+
+
+def test_the_admin_form_enabling_a_blocked_guest_cancels_the_deletion(signed_in, admin_user, guest):
+    from tests.directory.test_admin import form_data
+
+    block(guest)
+    client = signed_in(admin_user)
+    change = reverse("admin:directory_user_change", args=[guest.pk])
+    data = form_data(client.get(change))
+    data["is_active"] = "on"
+    assert client.post(change, data).status_code == 302
+    guest.refresh_from_db()
+    assert (guest.is_active, guest.deletion_scheduled_at) == (True, None)
+
+
 def test_a_deleted_account_cannot_be_re_enabled(guest, admin_user):
     services.user_tombstone(admin_user, guest)
     with pytest.raises(ValidationError, match="was deleted"):

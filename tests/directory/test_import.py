@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from directory import access, audit, services
+from directory import access, audit, guests, services
 from directory.models import (
     Application,
     ApplicationOwner,
@@ -234,6 +234,21 @@ def test_existing_users_are_updated_by_external_id(tmp_path):
         "Stores",
         user("E1003"),
     )
+
+
+def test_an_import_enabling_a_blocked_account_cancels_its_deletion(tmp_path):
+    run_import(EXAMPLES / "directory.json")
+    guests.users_block_sign_in(None, User.objects.filter(external_id="E1004"))
+    data = example()
+    next(u for u in data["users"] if u["external_id"] == "E1004")["is_active"] = True
+
+    run_import(write_json(tmp_path, data))
+
+    diego = user("E1004")
+    assert (diego.is_active, diego.deletion_scheduled_at) == (True, None)
+    assert [e.details["count"] for e in events("user.deletion_cancelled")] == [1]
+    run_import(write_json(tmp_path, data))
+    assert len(events("user.deletion_cancelled")) == 1  # twice: nothing more to cancel
 
 
 def test_two_users_can_swap_principal_names_and_emails(tmp_path):
