@@ -8,7 +8,7 @@ users and to instances are PROTECT.
 
 import uuid
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -370,3 +370,23 @@ class DecisionHistory(models.Model):
 
     def __str__(self):
         return f"{self.before} -> {self.after}"
+
+    # The column order every set-based writer's SELECT follows (decisions, stages, operations).
+    INSERT_FIELDS = (
+        "item",
+        "stage_ordinal",
+        "before",
+        "after",
+        "source",
+        "justification",
+        "actor",
+        "at",
+        "audit_operation",
+    )
+
+    @classmethod
+    def insert_sql(cls) -> str:
+        """`INSERT INTO <history> (<INSERT_FIELDS' columns>)`, for an INSERT ... SELECT."""
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(cls._meta.get_field(name).column) for name in cls.INSERT_FIELDS)
+        return f"INSERT INTO {quote(cls._meta.db_table)} ({columns})"

@@ -149,23 +149,9 @@ def _decide(actor, stage, *, after, items, item_filter, justification, source):
             )
             change_params = [after, after, justification, source]
         history = DecisionHistory._meta
-        columns = ", ".join(
-            _q(history.get_field(name).column)
-            for name in (
-                "item",
-                "stage_ordinal",
-                "before",
-                "after",
-                "source",
-                "justification",
-                "actor",
-                "at",
-                "audit_operation",
-            )
-        )
         lock = " FOR UPDATE OF i" if connection.vendor == "postgresql" else ""
         sql = (
-            f"INSERT INTO {_q(history.db_table)} ({columns}) "
+            f"{DecisionHistory.insert_sql()} "
             f"SELECT i.id, %s, i.decision, {after_sql}, %s, %s, %s, %s, %s "
             f"FROM {_q(DecisionItem._meta.db_table)} i "
             f"WHERE i.id IN ({target_sql}) AND {change_sql} ORDER BY i.id{lock}"

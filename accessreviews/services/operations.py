@@ -263,23 +263,8 @@ def _insert_reset_history(actor, instance, stage, carried_value, now, operation)
         )
     )
     sql, params = rows.query.sql_with_params()
-    history = DecisionHistory._meta
-    columns = ", ".join(
-        _q(history.get_field(name).column)
-        for name in (
-            "item",
-            "stage_ordinal",
-            "before",
-            "after",
-            "source",
-            "justification",
-            "actor",
-            "at",
-            "audit_operation",
-        )
-    )
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {_q(history.db_table)} ({columns}) {sql}", params)
+        cursor.execute(f"{DecisionHistory.insert_sql()} {sql}", params)
         return cursor.rowcount
 
 

@@ -357,22 +357,8 @@ def _apply_default(instance, default: str | None, now, operation) -> int:
     else:
         return 0  # None: no change
     history = DecisionHistory._meta
-    columns = ", ".join(
-        _q(history.get_field(name).column)
-        for name in (
-            "item",
-            "stage_ordinal",
-            "before",
-            "after",
-            "source",
-            "justification",
-            "actor",
-            "at",
-            "audit_operation",
-        )
-    )
     sql = (
-        f"INSERT INTO {_q(history.db_table)} ({columns}) "
+        f"{DecisionHistory.insert_sql()} "
         f"SELECT i.id, i.stage_ordinal, i.decision, {after_sql}, %s, '', NULL, %s, %s "
         f"FROM {_q(DecisionItem._meta.db_table)} i "
         f"WHERE i.instance_id = %s AND i.decision = %s{only} ORDER BY i.id"
