@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass, field
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import (
-    CharField,
     DateTimeField,
     Exists,
     F,
@@ -41,8 +40,7 @@ from django.db.models import (
     UUIDField,
     Value,
 )
-from django.db.models.functions import Cast, Coalesce, Concat
-from django.urls import reverse
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accessreviews.choices import Decision, ReviewerType
@@ -73,11 +71,11 @@ from accessreviews.services.start import (
     _eligible_params,
     insert_link_rows,
     iso,
+    reviewer_messages_create,
 )
 from directory import audit
 from directory.models import PrincipalType, User, UserType
 from notifications.models import MessageKind
-from notifications.services import messages_create_many
 
 REASON_MAX = 500
 # Longer than any stage a wizard allows; beyond it an "extension" is a new review.
@@ -139,30 +137,14 @@ def _recount(stage_id: int, reviewer_ids=None) -> int:
 
 def _tell_new_reviewers(stage: ReviewStage, recipients, operation) -> int:
     """A "you're a reviewer" message to people who just got items of the stage (one INSERT)."""
-    instance = stage.instance
-    snapshot = instance.settings_snapshot
-    settings = snapshot["settings"]
     mine = ReviewerAssignment.objects.filter(stage=stage, reviewer_id=OuterRef("id"))
-    return messages_create_many(
-        recipients=recipients,
+    return reviewer_messages_create(
+        stage.instance,
+        stage,
         kind=MessageKind.REVIEW_STARTED,
-        context={
-            "review_name": settings["name"],
-            "resource_type": instance.resource_type,
-            "resource_name": instance.resource_name,
-            "reviewer_description": settings["description_for_reviewers"],
-            "due_at": iso(stage.end_at),
-            "item_count": Subquery(mine.values("pending")[:1]),
-            "stage": stage.ordinal,
-            "stage_count": len(snapshot["stages"]),
-            "link": reverse("accessreviews:review-open", args=[instance.uuid]),
-        },
-        dedupe_key=Concat(
-            Value(f"reviewer-added:{stage.pk}:{operation.hex}:"),
-            Cast("id", CharField()),
-            output_field=CharField(),
-        ),
-        email=settings["mail_notifications_enabled"],
+        recipients=recipients,
+        counts={"item_count": Subquery(mine.values("pending")[:1])},
+        dedupe_prefix=f"reviewer-added:{stage.pk}:{operation.hex}:",
     )
 
 

@@ -31,16 +31,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import CharField, Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Concat
-from django.urls import reverse
 from django.utils import timezone
 
 from accessreviews.models import ReviewerAssignment, ReviewStage
 from accessreviews.permissions import may_manage
-from accessreviews.services.start import iso
+from accessreviews.services.start import reviewer_messages_create
 from directory import audit
 from directory.models import User
 from notifications.models import Message, MessageKind
-from notifications.services import messages_create_many
 
 
 @dataclass(frozen=True)
@@ -134,29 +132,19 @@ def reminder_send_now(actor, stage: ReviewStage, now=None) -> int:
 
 def _remind(stage: ReviewStage, key: str, now, contacted_before=None) -> int:
     """Messages for the assignments with pending items; contacted_at for those reached."""
-    instance = stage.instance
-    snapshot = instance.settings_snapshot
-    settings = snapshot["settings"]
     waiting = ReviewerAssignment.objects.filter(stage=stage, pending__gt=0)
     mine = waiting.filter(reviewer_id=OuterRef("id"))
     prefix = f"reminder:{stage.pk}:{key}:"
-    created = messages_create_many(
-        recipients=User.objects.filter(pk__in=waiting.values("reviewer_id")),
+    created = reviewer_messages_create(
+        stage.instance,
+        stage,
         kind=MessageKind.REMINDER,
-        context={
-            "review_name": settings["name"],
-            "resource_type": instance.resource_type,
-            "resource_name": instance.resource_name,
-            "reviewer_description": settings["description_for_reviewers"],
-            "stage": stage.ordinal,
-            "stage_count": len(snapshot["stages"]),
-            "due_at": iso(stage.end_at),
+        recipients=User.objects.filter(pk__in=waiting.values("reviewer_id")),
+        counts={
             "pending_count": Subquery(mine.values("pending")[:1]),
             "item_count": Subquery(mine.values("total")[:1]),
-            "link": reverse("accessreviews:review-open", args=[instance.uuid]),
         },
-        dedupe_key=Concat(Value(prefix), Cast("id", CharField()), output_field=CharField()),
-        email=settings["mail_notifications_enabled"],
+        dedupe_prefix=prefix,
     )
     if created:
         reached = Message.objects.filter(

@@ -61,6 +61,7 @@ from accessreviews.services.start import (
     insert_assignments,
     insert_link_rows,
     iso,
+    reviewer_messages_create,
 )
 from directory import audit
 from directory.models import PrincipalType, User
@@ -263,30 +264,15 @@ def _insert_stage_links(cursor, instance, stage: ReviewStage, spec: dict) -> dic
 
 
 def _stage_started_messages(instance: ReviewInstance, stage: ReviewStage) -> int:
-    snapshot = instance.settings_snapshot
-    settings = snapshot["settings"]
     assignments = ReviewerAssignment.objects.filter(stage=stage)
     total = Subquery(assignments.filter(reviewer_id=OuterRef("id")).values("total")[:1])
-    return messages_create_many(
-        recipients=User.objects.filter(pk__in=assignments.values("reviewer_id")),
+    return reviewer_messages_create(
+        instance,
+        stage,
         kind=MessageKind.STAGE_STARTED,
-        context={
-            "review_name": settings["name"],
-            "resource_type": instance.resource_type,
-            "resource_name": instance.resource_name,
-            "reviewer_description": settings["description_for_reviewers"],
-            "stage": stage.ordinal,
-            "stage_count": len(snapshot["stages"]),
-            "due_at": iso(stage.end_at),
-            "item_count": total,
-            "link": reverse("accessreviews:review-open", args=[instance.uuid]),
-        },
-        dedupe_key=Concat(
-            Value(f"stage-started:{instance.pk}:{stage.ordinal}:"),
-            Cast("id", CharField()),
-            output_field=CharField(),
-        ),
-        email=settings["mail_notifications_enabled"],
+        recipients=User.objects.filter(pk__in=assignments.values("reviewer_id")),
+        counts={"item_count": total},
+        dedupe_prefix=f"stage-started:{instance.pk}:{stage.ordinal}:",
     )
 
 

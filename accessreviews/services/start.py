@@ -462,7 +462,7 @@ def _initialise(definition: ReviewDefinition, instance: ReviewInstance) -> None:
             cursor.execute(f"ANALYZE {T['item']}, {T['link']}")
     messages = 0
     if reviewers:
-        messages = _create_messages(definition, instance, stage, len(stages))
+        messages = _create_messages(instance, stage)
     if item_count:
         ReviewInstance.objects.filter(pk=instance.pk).update(
             status=InstanceStatus.IN_PROGRESS, current_stage=1
@@ -695,31 +695,52 @@ def insert_assignments(cursor, stage: ReviewStage) -> int:
     return cursor.rowcount
 
 
-def _create_messages(definition, instance, stage: ReviewStage, stage_count: int) -> int:
-    assignments = ReviewerAssignment.objects.filter(stage=stage)
-    total = Subquery(assignments.filter(reviewer_id=OuterRef("id")).values("total")[:1])
+def reviewer_messages_create(
+    instance: ReviewInstance,
+    stage: ReviewStage,
+    *,
+    kind: str,
+    recipients,
+    counts: dict,
+    dedupe_prefix: str,
+) -> int:
+    """Tell reviewers about their part of `stage`, one message each (one INSERT ... SELECT).
+
+    Start, the next stage, reminders and new reviewers after a reassign or re-resolve say the
+    same things from the settings snapshot; only the kind, the recipients (a User QuerySet),
+    the per-recipient `counts` (expressions such as their assignment's total) and the dedupe key
+    (prefix + user id) differ."""
+    snapshot = instance.settings_snapshot
+    settings = snapshot["settings"]
     return messages_create_many(
-        recipients=User.objects.filter(pk__in=assignments.values("reviewer_id")),
-        kind=MessageKind.REVIEW_STARTED,
+        recipients=recipients,
+        kind=kind,
         context={
-            "review_name": definition.name,
+            "review_name": settings["name"],
             "resource_type": instance.resource_type,
             "resource_name": instance.resource_name,
-            "reviewer_description": instance.settings_snapshot["settings"][
-                "description_for_reviewers"
-            ],
-            "due_at": iso(stage.end_at),
-            "item_count": total,
+            "reviewer_description": settings["description_for_reviewers"],
             "stage": stage.ordinal,
-            "stage_count": stage_count,
+            "stage_count": len(snapshot["stages"]),
+            "due_at": iso(stage.end_at),
             "link": reverse("accessreviews:review-open", args=[instance.uuid]),
+            **counts,
         },
-        dedupe_key=Concat(
-            Value(f"review-started:{instance.pk}:{stage.ordinal}:"),
-            Cast("id", CharField()),
-            output_field=CharField(),
-        ),
-        email=definition.mail_notifications_enabled,
+        dedupe_key=Concat(Value(dedupe_prefix), Cast("id", CharField()), output_field=CharField()),
+        email=settings["mail_notifications_enabled"],
+    )
+
+
+def _create_messages(instance, stage: ReviewStage) -> int:
+    assignments = ReviewerAssignment.objects.filter(stage=stage)
+    total = Subquery(assignments.filter(reviewer_id=OuterRef("id")).values("total")[:1])
+    return reviewer_messages_create(
+        instance,
+        stage,
+        kind=MessageKind.REVIEW_STARTED,
+        recipients=User.objects.filter(pk__in=assignments.values("reviewer_id")),
+        counts={"item_count": total},
+        dedupe_prefix=f"review-started:{instance.pk}:{stage.ordinal}:",
     )
 
 
