@@ -524,13 +524,15 @@ def instance_apply(instance: ReviewInstance, now=None) -> bool | None:
             outcome = _apply_chunk(instance, now, settings.APPLY_CHUNK_SIZE, after_id)
             if outcome is None:
                 return None
-            handled, after_id = outcome
-            if handled == 0:
+            handled, after_id, last = outcome
+            if handled:
+                chunks += 1
+                fault_after = settings.APPLY_FAULT_AFTER_CHUNKS
+                if fault_after and chunks >= fault_after:
+                    raise ApplyFault(f"injected fault after {chunks} committed chunk(s)")
+            # A short chunk took every item left: no empty chunk (a transaction) to find out.
+            if last or not handled:
                 return _finish(instance, now)
-            chunks += 1
-            fault_after = settings.APPLY_FAULT_AFTER_CHUNKS
-            if fault_after and chunks >= fault_after:
-                raise ApplyFault(f"injected fault after {chunks} committed chunk(s)")
     except Exception as error:  # noqa: BLE001 - any failure is an attempt, recorded below
         logger.warning("apply of instance %s failed: %s", instance.pk, error)
         _count_failure(instance, error)
@@ -572,9 +574,10 @@ def apply_chunk(instance: ReviewInstance, now=None, size: int | None = None) -> 
     return None if outcome is None else outcome[0]
 
 
-def _apply_chunk(instance, now, size: int, after_id: int = 0) -> tuple[int, int] | None:
+def _apply_chunk(instance, now, size: int, after_id: int = 0) -> tuple[int, int, bool] | None:
     """The chunk after item `after_id` (items before it were settled by this run's earlier
-    chunks, so the boundary query never walks over them): (settled, its last item id)."""
+    chunks, so the boundary query never walks over them): (settled, its last item id, whether
+    it took every pending item left)."""
     with transaction.atomic():
         locked = _lock_applying(instance)
         if locked is None:
@@ -582,13 +585,15 @@ def _apply_chunk(instance, now, size: int, after_id: int = 0) -> tuple[int, int]
         stamp = {"applied_by_id": locked.apply_requested_by_id, "applied_at": now}
         handled = _settle_last_admins(locked, stamp)
         pending = _pending(locked).filter(pk__gt=after_id).order_by("pk")
-        last_id = pending.values_list("pk", flat=True)[size - 1 : size].first()
+        # The chunk's last item, and the first one after it if any (then more chunks follow).
+        boundary = list(pending.values_list("pk", flat=True)[size - 1 : size + 1])
+        last_id = boundary[0] if boundary else None
         chunk = pending if last_id is None else pending.filter(pk__lte=last_id)
         handled += _mark_protected(chunk, stamp)
         if blocks_guests(locked):
             handled += _block_guests(locked, chunk, stamp, now)
         handled += _revoke(locked, chunk, stamp)
-    return handled, last_id or after_id
+    return handled, last_id or after_id, len(boundary) < 2
 
 
 def _settle_last_admins(instance: ReviewInstance, stamp: dict) -> int:
@@ -713,7 +718,7 @@ def _join_results(batch, stamp: dict) -> int:
 
 
 def _finish(instance: ReviewInstance, now) -> bool | None:
-    from accessreviews.services.verify import instance_verify
+    from accessreviews.services.verify import verification_update
 
     with transaction.atomic():
         locked = _lock_applying(instance)
@@ -739,10 +744,12 @@ def _finish(instance: ReviewInstance, now) -> bool | None:
             locked,
             {"results": results, "messages": messages},
         )
-    try:
-        instance_verify(locked, now, just_applied=True)
-    except Exception:  # noqa: BLE001 - Applied is committed; verification runs again later
-        logger.exception("verification of applied instance %s failed", locked.pk)
+        # In the same commit, but in a savepoint of its own (verification_update is atomic): a
+        # failing verification rolls back alone, Applied stands, and it runs again later.
+        try:
+            verification_update(locked, just_applied=True)
+        except Exception:  # noqa: BLE001 - see above
+            logger.exception("verification of applied instance %s failed", locked.pk)
     return True
 
 

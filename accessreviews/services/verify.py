@@ -68,9 +68,17 @@ def _applied(instance: ReviewInstance) -> QuerySet:
     )
 
 
+def instance_verify(instance: ReviewInstance, now=None) -> dict:
+    """Recompute the verification of an instance's applied items; counts per status."""
+    verification_update(instance)
+    return dict(
+        _applied(instance).order_by().values_list("verification_status").annotate(n=Count("id"))
+    )
+
+
 @transaction.atomic
-def instance_verify(instance: ReviewInstance, now=None, *, just_applied=False) -> dict:
-    """Recompute the verification of an instance's applied items; counts per status.
+def verification_update(instance: ReviewInstance, *, just_applied=False) -> None:
+    """Recompute the verification of an instance's applied items (steps 1 to 4 above).
 
     just_applied: apply's join-back already wrote step 1 in the transaction that removed the
     grants, so it is skipped (it rewrites every applied row)."""
@@ -97,9 +105,6 @@ def instance_verify(instance: ReviewInstance, now=None, *, just_applied=False) -
     )
     if blocks_guests(instance):
         _verify_blocked_guests(instance)
-    return dict(
-        _applied(instance).order_by().values_list("verification_status").annotate(n=Count("id"))
-    )
 
 
 def _mark_remaining_access(instance: ReviewInstance) -> None:

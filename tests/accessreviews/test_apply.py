@@ -630,7 +630,7 @@ def test_a_failing_verification_after_applied_is_not_an_apply_failure(
     def broken(*args, **kwargs):
         raise RuntimeError("verification broke")
 
-    monkeypatch.setattr(verify, "instance_verify", broken)
+    monkeypatch.setattr(verify, "verification_update", broken)
     assert apply_service.instance_apply(instance, AFTER) is True
     instance.refresh_from_db()
     assert (instance.status, instance.attempts, instance.last_error) == (
@@ -639,6 +639,27 @@ def test_a_failing_verification_after_applied_is_not_an_apply_failure(
         "",
     )
     assert p["bob"].pk not in members(group)
+
+
+def test_a_verification_failing_halfway_rolls_back_alone_and_applied_stands(
+    admin_user, falcon, monkeypatch
+):
+    from accessreviews.services import verify
+
+    group, _, p = falcon
+    instance = completed_review(admin_user, {p["bob"]: DENY}, groups=[group])
+    apply_request(admin_user, instance)
+
+    def half_done(instance):
+        DecisionItem.objects.filter(instance=instance).update(verification="half written")
+        raise RuntimeError("verification broke halfway")
+
+    monkeypatch.setattr(verify, "_mark_remaining_access", half_done)
+    assert apply_service.instance_apply(instance, AFTER) is True
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.APPLIED
+    bob = item_of(instance, p["bob"])
+    assert (bob.apply_result, bob.verification) == (ApplyResult.APPLIED, "access removed")
 
 
 def test_blocking_says_which_guests_were_deleted_or_blocked_already(admin_user, falcon):

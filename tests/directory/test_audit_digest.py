@@ -75,3 +75,23 @@ def test_rows_spread_over_several_chunks_digest_as_their_canonical_rows(monkeypa
     assert audit.detail_digest(access.REVOCATION_SOURCE, batch) == reference_digest(
         access.REVOCATION_SOURCE, batch
     )
+
+
+def test_integer_and_text_rows_are_written_by_the_database_as_canonical_json(monkeypatch):
+    # Every character JSON escapes (and some it must not) goes through json_quote / to_json.
+    monkeypatch.setattr(audit, "_sources", dict(audit._sources))
+    fields = ("display_name", "job_title", "manager_id", "department")
+    audit.register_detail_source("test.users", User, operation_field="department", fields=fields)
+    assert audit._canonical_line_sql(User, sorted(("id", *fields))) is not None
+    boss = UserFactory(department="Ops", display_name='Zoë "Boss" \\ Ünal', job_title="")
+    UserFactory(
+        department="Ops",
+        display_name="controls \x01\x08\x0c\n\r\t\x1f end",
+        job_title="del \x7f, line sep \u2028, emoji \U0001f600, slash /",
+        manager=boss,
+    )
+    assert audit.detail_digest("test.users", "Ops") == reference_digest("test.users", "Ops")
+
+
+def test_a_source_with_an_instant_is_encoded_in_python():
+    assert audit._canonical_line_sql(User, ["id", "last_sign_in_at"]) is None
