@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from directory import audit
 from directory.models import (
@@ -402,10 +403,12 @@ def revocation_requests_add(batch, requests, *, actor_label: str = "") -> int:
         sql = f"""
             INSERT INTO {T["revocation"]}
                 (batch, {columns}, result, reason, actor_label, requested_at)
-            SELECT %s, q.*, %s, '', %s, CURRENT_TIMESTAMP FROM ({select_sql}) q"""
+            SELECT %s, q.*, %s, '', %s, %s FROM ({select_sql}) q"""
         batch_value = batch.hex if connection.vendor == "sqlite" else batch
         with connection.cursor() as cursor:
-            cursor.execute(sql, (batch_value, RevocationResult.PENDING, actor_label, *params))
+            cursor.execute(
+                sql, (batch_value, RevocationResult.PENDING, actor_label, _now(), *params)
+            )
             return cursor.rowcount
     rows = [
         GrantRevocation(
@@ -474,7 +477,7 @@ def revoke_grants_from(batch, requests, actor=None, *, actor_label: str = "") ->
                CASE WHEN g.membership_type = %s OR g.source = %s THEN %s
                     WHEN {_direct_exists(_DIRECT_GRANT)} THEN %s ELSE %s END,
                CASE WHEN g.membership_type = %s THEN %s WHEN g.source = %s THEN %s ELSE '' END,
-               %s, CURRENT_TIMESTAMP
+               %s, %s
         FROM rev
         LEFT JOIN {T["group"]} g
                ON rev.resource_type = '{ResourceType.GROUP}' AND g.id = rev.resource_id"""
@@ -494,11 +497,18 @@ def revoke_grants_from(batch, requests, actor=None, *, actor_label: str = "") ->
                 GroupSource.ON_PREMISES,
                 SYNCED_REASON,
                 actor_label,
+                _now(),
             ],
         )
         if not cursor.rowcount:
             return dict.fromkeys(RevocationResult.values, 0)
     return _settle(batch, _batch_kinds(batch_value), actor)
+
+
+def _now():
+    """The portal's clock as a query parameter (not the database's CURRENT_TIMESTAMP, so that
+    requested_at agrees with every other time the portal writes)."""
+    return connection.ops.adapt_datetimefield_value(timezone.now())
 
 
 def _batch_value(batch):

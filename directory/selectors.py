@@ -12,15 +12,18 @@ from dataclasses import dataclass, field
 from django.db import connection
 from django.db.models import (
     Count,
+    DateTimeField,
     DurationField,
     ExpressionWrapper,
     F,
     Q,
     QuerySet,
+    Value,
 )
-from django.db.models.functions import Lower, Now
+from django.db.models.functions import Lower
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 
 from directory import access
 from directory.models import (
@@ -61,7 +64,9 @@ def _text(params: Mapping, name: str) -> str:
 
 
 def _since(field_name: str) -> ExpressionWrapper:
-    return ExpressionWrapper(Now() - F(field_name), output_field=DurationField())
+    # The portal's clock, not the database's: "n days ago" agrees with every other date shown.
+    now = Value(timezone.now(), output_field=DateTimeField())
+    return ExpressionWrapper(now - F(field_name), output_field=DurationField())
 
 
 def _parse_uuid(value: str) -> uuid.UUID | None:

@@ -1,9 +1,25 @@
-"""Shared fixtures: the personas every authorization test uses (after healthchecks' hc/test.py)."""
+"""Shared fixtures: the suite's calendar, and the personas every authorization test uses (after
+healthchecks' hc/test.py)."""
+
+import datetime as dt
 
 import pytest
+import time_machine
 
 from directory.models import BuiltinRole, TenantSettings
 from tests.factories import GroupFactory, UserFactory, add_members, add_owners, assign_role
+
+# The suite runs on a fixed calendar: its series start on 1 Dec 2026 (the wizard refuses a start
+# in the past) and its assertions name those dates. The clock runs on from this instant, and a
+# test may travel elsewhere on top of it. Before it, the suite read the real clock and failed
+# once the real date passed 1 Dec 2026.
+SUITE_NOW = dt.datetime(2026, 12, 1, 21, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def suite_calendar():
+    with time_machine.travel(SUITE_NOW, tick=True):
+        yield
 
 
 @pytest.fixture

@@ -43,3 +43,10 @@ def page(browser, request):
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+@pytest.fixture(autouse=True)
+def suite_calendar():
+    """Browser journeys keep the real clock (no fixed suite calendar): the browser judges the
+    session cookie's expiry by it, and the journeys pick their dates relative to today."""
+    yield
