@@ -12,6 +12,7 @@ def tick(now=None) -> None:
     from accessreviews.services.reminders import reminders_due
     from accessreviews.services.stages import stages_and_instances_due
     from accessreviews.services.start import instances_start_due
+    from accessreviews.services.verify import verifications_due
     from directory.guests import users_delete_due
 
     SchedulerHeartbeat.beat()
@@ -20,6 +21,7 @@ def tick(now=None) -> None:
     stages_and_instances_due(now)
     reminders_due(now)
     applies_due(now)
+    verifications_due(now)
     users_delete_due(now)
     deliver_due()
 

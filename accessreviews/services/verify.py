@@ -12,10 +12,13 @@ instance_verify recomputes every applied item's verification in a fixed number o
    admin re-enabled the account.
 
 Items apply did not remove (ApplyNotSupported, protected) are left unverified. It runs after
-every apply and after every directory import (directory.signals.directory_imported).
+every apply, and after every directory import: the import's signal (directory.signals.
+directory_imported) marks the instances to verify again in one UPDATE, and the tick verifies
+them (verifications_due).
 """
 
 import datetime
+import logging
 
 from django.db import connection, transaction
 from django.db.models import (
@@ -37,11 +40,14 @@ from django.utils import timezone
 from accessreviews.choices import Decision
 from accessreviews.models import DecisionItem, ReviewInstance
 from accessreviews.models.instances import ApplyResult, InstanceStatus, VerificationStatus
+from accessreviews.nudge import tick_nudge_after_commit
 from accessreviews.permissions import definitions_visible_to
 from accessreviews.services.apply import VERIFIED_DETAIL, blocks_guests
 from accessreviews.services.start import ROLE_KINDS
 from directory.access import principals_with_access
 from directory.models import AccessPath, GrantRevocation, Group, RevocationResult, User
+
+logger = logging.getLogger(__name__)
 
 # After an import, instances applied this recently are verified again (plus any older one
 # whose revoked grant the import brought back).
@@ -90,7 +96,15 @@ def verification_update(instance: ReviewInstance, *, just_applied=False) -> None
         through_directory.update(
             verification_status=VerificationStatus.VERIFIED, verification=VERIFIED_DETAIL
         )
-    _mark_remaining_access(instance)
+    if _mark_remaining_access(instance):
+        _note_regranted(instance)
+    if blocks_guests(instance):
+        _verify_blocked_guests(instance)
+
+
+def _note_regranted(instance: ReviewInstance) -> None:
+    """Step 3. Only Mismatches step 2 just wrote can be re-granted ones: step 1 reset every
+    other item, so a step 2 that changed nothing leaves this pass out."""
     restored = (
         _revocations(instance)
         .filter(result=RevocationResult.REMOVED, restored_at__isnull=False)
@@ -103,12 +117,11 @@ def verification_update(instance: ReviewInstance, *, just_applied=False) -> None
             Value("re-granted by import on "), restored_on, output_field=CharField()
         )
     )
-    if blocks_guests(instance):
-        _verify_blocked_guests(instance)
 
 
-def _mark_remaining_access(instance: ReviewInstance) -> None:
-    """One UPDATE ... FROM the resource's access query (both databases support the form)."""
+def _mark_remaining_access(instance: ReviewInstance) -> int:
+    """Step 2: one UPDATE ... FROM the resource's access query (both databases support the
+    form); how many items still have access."""
     scope = instance.settings_snapshot.get("scope", {})
     kinds = ROLE_KINDS.get(scope.get("role_assignment_scope"), ROLE_KINDS["both"])
     access = principals_with_access(
@@ -137,6 +150,7 @@ def _mark_remaining_access(instance: ReviewInstance) -> None:
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 def _verify_blocked_guests(instance: ReviewInstance) -> None:
@@ -158,8 +172,10 @@ def _verify_blocked_guests(instance: ReviewInstance) -> None:
     )
 
 
-def verify_after_import(now=None) -> int:
-    """Verify recently applied instances again, and any whose revoked grant came back."""
+def verifications_request(now=None) -> int:
+    """After an import: ask the tick to verify again every instance applied recently, and any
+    whose revoked grant came back. One UPDATE, however many instances (the import's commit
+    never waits on their verification)."""
     now = now or timezone.now()
     restored = GrantRevocation.objects.filter(
         result=RevocationResult.REMOVED,
@@ -167,18 +183,40 @@ def verify_after_import(now=None) -> int:
         resource_type=OuterRef("resource_type"),
         resource_id=OuterRef("resource_id"),
     )
-    instances = ReviewInstance.objects.filter(status=InstanceStatus.APPLIED).filter(
-        Q(applied_at__gte=now - REVERIFY_WINDOW) | Exists(restored)
+    return (
+        ReviewInstance.objects.filter(status=InstanceStatus.APPLIED)
+        .filter(Q(applied_at__gte=now - REVERIFY_WINDOW) | Exists(restored))
+        .update(reverify_requested_at=now)
     )
+
+
+def verifications_due(now=None) -> int:
+    """The tick: verify each requested instance again. Each is claimed by a conditional UPDATE
+    in the transaction that verifies it, so a second tick skips it, a crash leaves the request
+    for the next tick, and a request made meanwhile (a later import) is kept for another pass."""
+    requested = ReviewInstance.objects.filter(reverify_requested_at__isnull=False)
     count = 0
-    for instance in list(instances.order_by("pk")):
-        instance_verify(instance, now)
-        count += 1
+    for instance in list(requested.order_by("pk")):
+        try:
+            count += _verify_requested(instance)
+        except Exception:  # noqa: BLE001 - the request stays; the rest of the tick goes on
+            logger.exception("verification of applied instance %s failed", instance.pk)
     return count
 
 
+@transaction.atomic
+def _verify_requested(instance: ReviewInstance) -> bool:
+    claimed = ReviewInstance.objects.filter(
+        pk=instance.pk, reverify_requested_at=instance.reverify_requested_at
+    ).update(reverify_requested_at=None)
+    if claimed:
+        verification_update(instance)
+    return bool(claimed)
+
+
 def on_directory_imported(sender, **kwargs) -> None:
-    verify_after_import()
+    if verifications_request():
+        tick_nudge_after_commit()
 
 
 def verification_mismatches(user) -> QuerySet:

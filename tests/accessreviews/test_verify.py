@@ -8,10 +8,17 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
+from accessreviews.models import ReviewInstance
 from accessreviews.models.instances import InstanceStatus, VerificationStatus
 from accessreviews.services.apply import applies_due, apply_request
-from accessreviews.services.verify import instance_verify, verification_mismatches
-from directory.models import Group, User
+from accessreviews.services.verify import (
+    REVERIFY_WINDOW,
+    instance_verify,
+    verification_mismatches,
+    verifications_due,
+    verifications_request,
+)
+from directory.models import GrantRevocation, Group, User
 from tests.accessreviews.apply_fixtures import (
     AFTER,
     DENY,
@@ -88,8 +95,8 @@ def test_verification_is_a_fixed_number_of_queries(admin_user, django_assert_num
     applies_due(AFTER)
     add_members(group, *people[:10])
     # 1 savepoint; 2 Verified for what the directory removed; 3 UPDATE ... FROM the access
-    # query; 4 re-granted wording; 5 counts; 6 release. (Block-then-delete reviews add one
-    # UPDATE for the blocked guests.)
+    # query; 4 re-granted wording (only when 3 found access left); 5 counts; 6 release.
+    # (Block-then-delete reviews add one UPDATE for the blocked guests.)
     with django_assert_num_queries(6):
         counts = instance_verify(instance)
     assert counts == {VerificationStatus.VERIFIED: 20, VerificationStatus.MISMATCH: 10}
@@ -120,10 +127,111 @@ def test_an_import_that_brings_a_grant_back_marks_it_re_granted(
     ):
         _import()  # the source system still lists her: the import re-creates the grant
 
+    instance.refresh_from_db()
+    assert instance.reverify_requested_at == later  # the import only asks
+    assert verification(instance, ines)[0] == VerificationStatus.VERIFIED
+    assert verifications_due(later) == 1  # the tick verifies
     assert verification(instance, ines) == (
         VerificationStatus.MISMATCH,
         "re-granted by import on 2026-12-20",
     )
+
+
+def applied_review(admin_user, applied_at) -> object:
+    group, person = GroupFactory(), UserFactory()
+    add_members(group, person)
+    add_owners(group, UserFactory())
+    instance = completed_review(admin_user, {person: DENY}, groups=[group])
+    apply_request(admin_user, instance)
+    applies_due(AFTER)
+    ReviewInstance.objects.filter(pk=instance.pk).update(applied_at=applied_at)
+    return instance, group, person
+
+
+def test_verifying_with_no_access_left_skips_the_re_granted_pass(
+    admin_user, django_assert_num_queries
+):
+    instance, _, person = applied_review(admin_user, AFTER)
+    # 1 savepoint; 2 Verified for what the directory removed; 3 UPDATE ... FROM the access
+    # query (it finds nobody); 4 counts; 5 release.
+    with django_assert_num_queries(5):
+        counts = instance_verify(instance)
+    assert counts == {VerificationStatus.VERIFIED: 1}
+
+
+def requested() -> set[int]:
+    return set(
+        ReviewInstance.objects.filter(reverify_requested_at__isnull=False).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+@pytest.mark.parametrize("count", [1, 4])
+def test_an_import_asks_for_verification_in_one_statement_whatever_the_instances(
+    admin_user, django_assert_num_queries, count
+):
+    recent = [applied_review(admin_user, AFTER)[0] for _ in range(count)]
+    applied_review(admin_user, AFTER - REVERIFY_WINDOW - dt.timedelta(days=1))  # too old
+    with django_assert_num_queries(1):
+        assert verifications_request(AFTER) == count
+    assert requested() == {instance.pk for instance in recent}
+
+
+def test_an_old_instance_whose_revoked_grant_came_back_is_verified_again(admin_user):
+    instance, group, person = applied_review(admin_user, AFTER - dt.timedelta(days=400))
+    assert verifications_request(AFTER) == 0
+    GrantRevocation.objects.filter(principal_id=person.pk).update(restored_at=AFTER)
+    add_members(group, person)
+    assert verifications_request(AFTER) == 1
+    assert verifications_due(AFTER) == 1
+    assert verification(instance, person)[0] == VerificationStatus.MISMATCH
+
+
+def test_requested_verifications_run_once_however_often_the_tick_runs(admin_user):
+    instance, group, person = applied_review(admin_user, AFTER)
+    verifications_request(AFTER)
+    add_members(group, person)
+    assert verifications_due(AFTER) == 1
+    assert verification(instance, person)[0] == VerificationStatus.MISMATCH
+    assert verifications_due(AFTER) == 0
+    assert requested() == set()
+
+
+def test_a_request_made_while_verifying_is_kept_for_the_next_tick(admin_user, monkeypatch):
+    from accessreviews.services import verify
+
+    instance, _, _ = applied_review(admin_user, AFTER)
+    verifications_request(AFTER)
+    real = verify.verification_update
+
+    def import_meanwhile(instance, **kwargs):
+        real(instance, **kwargs)
+        verifications_request(AFTER + dt.timedelta(minutes=1))
+
+    monkeypatch.setattr(verify, "verification_update", import_meanwhile)
+    assert verifications_due(AFTER) == 1
+    assert requested() == {instance.pk}
+
+
+def test_a_failing_verification_keeps_its_request_and_the_others_still_run(admin_user, monkeypatch):
+    from accessreviews.services import verify
+
+    broken, _, _ = applied_review(admin_user, AFTER)
+    fine, group, person = applied_review(admin_user, AFTER)
+    verifications_request(AFTER)
+    add_members(group, person)
+    real = verify.verification_update
+
+    def fails_for_one(instance, **kwargs):
+        if instance.pk == broken.pk:
+            raise RuntimeError("verification broke")
+        real(instance, **kwargs)
+
+    monkeypatch.setattr(verify, "verification_update", fails_for_one)
+    assert verifications_due(AFTER) == 1
+    assert requested() == {broken.pk}
+    assert verification(fine, person)[0] == VerificationStatus.MISMATCH
 
 
 def test_mismatches_are_listed_for_those_who_may_see_the_review(
