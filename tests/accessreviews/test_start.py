@@ -21,7 +21,12 @@ from accessreviews.models import (
 )
 from accessreviews.models.instances import InstanceStatus, Recommendation, StageStatus
 from accessreviews.services.definitions import definition_create
-from accessreviews.services.start import instance_start, instances_start_due
+from accessreviews.services.start import (
+    StartCounts,
+    instance_start,
+    instances_start_due,
+    occurrence_create_due,
+)
 from accessreviews.snapshot import definition_snapshot
 from accessreviews.tasks import tick
 from directory.models import AuditEvent, GroupMembership, User
@@ -458,3 +463,40 @@ def test_a_paused_series_instance_waits_and_starts_once_resumed(admin_user, team
     definition_resume(admin_user, definition, now=NOW)
     assert instances_start_due(NOW).instances == 1
     assert ReviewInstance.objects.get().status == InstanceStatus.IN_PROGRESS
+
+
+@pytest.mark.parametrize("size", [3, 30])
+def test_the_claim_writes_every_resources_instance_in_a_fixed_number_of_queries(
+    admin_user, size, django_assert_num_queries
+):
+    groups = GroupFactory.create_batch(size)
+    definition = create(admin_user, groups)
+    # The same for 3 and 30 groups: 1 savepoint, 2 the series, 3 its stages (the schedule),
+    # 4 the claim (conditional UPDATE), 5-14 the snapshot (stages, their reviewer and fallback
+    # users and groups, the scope's groups, excluded groups, applications, roles, additional
+    # recipients), 15 the groups in scope, 16 their names, 17 the instances this occurrence
+    # already has, 18 one INSERT of every instance, 19 release.
+    with django_assert_num_queries(19):
+        occurrence_create_due(definition.pk, NOW, StartCounts())
+    instances = ReviewInstance.objects.filter(definition=definition)
+    assert sorted(instances.values_list("resource_id", flat=True)) == sorted(g.pk for g in groups)
+    assert set(instances.values_list("status", flat=True)) == {InstanceStatus.NOT_STARTED}
+
+
+def test_an_instance_written_by_a_racing_writer_rolls_the_claim_back(
+    admin_user, team, monkeypatch
+):
+    from accessreviews.services import start
+
+    falcon, _, _ = team
+    definition = create(admin_user, [falcon])
+    instances_start_due(NOW)
+    ReviewDefinition.objects.filter(pk=definition.pk).update(
+        next_occurrence_index=0, next_occurrence_at=START
+    )
+    monkeypatch.setattr(start, "started_resources", lambda *args: set())  # it missed the row
+    counts = instances_start_due(NOW)
+    assert counts.failures == 1  # the unique constraint refused the second instance
+    assert ReviewInstance.objects.count() == 1
+    definition.refresh_from_db()
+    assert definition.next_occurrence_index == 0  # the claim rolled back with it
