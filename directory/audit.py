@@ -267,7 +267,9 @@ def record(actor, action: str, obj=None, details=None, *, operation=None, source
     """Append one event to the chain, inside the caller's transaction if there is one."""
     actor = actor_of(actor)
     object_type, object_id, object_label = object_ref(obj)
-    with transaction.atomic():
+    # Inside a caller's transaction no savepoint of its own (two round trips per event): an
+    # event that fails takes the caller's work with it, which is what the caller needs anyway.
+    with transaction.atomic(savepoint=False):
         _lock_chain()
         last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
         seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)

@@ -341,11 +341,11 @@ def test_a_decision_is_a_fixed_number_of_queries(admin_user, size, django_assert
     stage = start_review(admin_user, [person(f"Member {i}") for i in range(size)], owners)
     ids = list(DecisionItem.objects.filter(instance=stage.instance).values_list("pk", flat=True))
     # The same count for 3 and 60 items (both pinned), never a query per item: savepoint,
-    # open stage, history INSERT ... SELECT, item UPDATE, assignments UPDATE, audit (savepoint,
-    # chain head, digest rows, insert, release), release. PostgreSQL adds the assignments' lock
-    # and the audit chain's advisory lock.
+    # open stage, history INSERT ... SELECT, item UPDATE, assignments UPDATE, audit (chain
+    # head, digest rows, insert), release. PostgreSQL adds the assignments' lock and the audit
+    # chain's advisory lock.
     pg = connection.vendor == "postgresql"
-    with django_assert_num_queries(11 + 2 * pg):
+    with django_assert_num_queries(9 + 2 * pg):
         assert decision_record(owners[0], stage, Decision.DENY, items=ids) == size
     # Nothing left to change: savepoint, open stage, INSERT ... SELECT (0 rows), release.
     with django_assert_num_queries(4):

@@ -454,15 +454,15 @@ def test_reset_and_reassign_run_a_fixed_number_of_queries(
     pg = connection.vendor == "postgresql"
     # may_manage (definition's groups); savepoint, the locked open stage, history
     # INSERT ... SELECT, items UPDATE, missing assignments INSERT, counters UPDATE, empty
-    # assignments DELETE, audit (savepoint, chain head, digest rows, insert, release), release.
+    # assignments DELETE, audit (chain head, digest rows, insert), release.
     # PostgreSQL adds the audit chain's advisory lock.
-    with django_assert_num_queries(14 + pg):
+    with django_assert_num_queries(12 + pg):
         assert ops.stage_reset(admin_user, stage1, NOW) == size
     # may_manage, the new reviewer's eligibility; savepoint, locked stage, any undecided, links
     # INSERT ... SELECT, handed-over DELETE, kept COUNT, missing assignments INSERT, counters
-    # UPDATE, empty DELETE, the new reviewer's message INSERT ... SELECT, audit (savepoint,
-    # chain head, insert, release), release.
-    with django_assert_num_queries(17 + pg):
+    # UPDATE, empty DELETE, the new reviewer's message INSERT ... SELECT, audit (chain head,
+    # insert), release.
+    with django_assert_num_queries(15 + pg):
         ops.items_reassign(admin_user, stage1, people["oscar"], people["olga"], "leave")
 
 
@@ -634,12 +634,12 @@ def test_reresolve_and_extend_run_a_fixed_number_of_queries(
     pg = connection.vendor == "postgresql"
     # may_manage; savepoint, locked stage, last link id, owners INSERT ... SELECT, owners and
     # fallbacks DELETE, fallbacks INSERT ... SELECT, missing assignments INSERT, counters
-    # UPDATE, empty DELETE, newcomers' messages INSERT ... SELECT, audit (savepoint, chain head,
-    # insert, release), release. PostgreSQL adds the audit chain's advisory lock.
-    with django_assert_num_queries(17 + pg):
+    # UPDATE, empty DELETE, newcomers' messages INSERT ... SELECT, audit (chain head, insert),
+    # release. PostgreSQL adds the audit chain's advisory lock.
+    with django_assert_num_queries(15 + pg):
         assert ops.reviewers_reresolve(admin_user, stage1).added["owner"] == size
     # The instance's definition and its groups (may_manage); savepoint, status and end, the
-    # instance's conditional UPDATE, the last stage's UPDATE, audit (savepoint, chain head,
-    # insert, release), release. PostgreSQL adds the open stage's lock and the chain's lock.
-    with django_assert_num_queries(11 + 2 * pg):
+    # instance's conditional UPDATE, the last stage's UPDATE, audit (chain head, insert),
+    # release. PostgreSQL adds the open stage's lock and the chain's lock.
+    with django_assert_num_queries(9 + 2 * pg):
         assert ops.instance_extend(admin_user, instance, END + dt.timedelta(days=1), NOW)

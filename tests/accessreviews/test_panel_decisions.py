@@ -449,12 +449,12 @@ def test_one_decision_runs_a_fixed_number_of_queries(
     pg = connection.vendor == "postgresql"
     # 1 session, 2 signed-in user, 3 the item through my links, 4 my assignment with its stage
     # and instance, 5 my link to the item in this stage, then the decision service: 6 savepoint,
-    # 7 open stage, 8 history INSERT ... SELECT, 9 item UPDATE, 10 assignments UPDATE, 11-15
-    # audit (savepoint, chain head, digest rows, insert, release), 16 release; then the row:
-    # 17 my counters re-read, 18 the row with its item, decider and principal's details (the
-    # answer is the row alone: no nav). PostgreSQL adds the assignments' lock and the audit
-    # chain's advisory lock.
-    with django_assert_num_queries(18 + 2 * pg):
+    # 7 open stage, 8 history INSERT ... SELECT, 9 item UPDATE, 10 assignments UPDATE, 11-13
+    # audit (chain head, digest rows, insert), 14 release; then the row: 15 my counters
+    # re-read, 16 the row with its item, decider and principal's details (the answer is the
+    # row alone: no nav). PostgreSQL adds the assignments' lock and the audit chain's advisory
+    # lock.
+    with django_assert_num_queries(16 + 2 * pg):
         response = client.post(decide_url(stage, item), {"decision": Decision.DENY}, **HTMX)
     assert response.status_code == 200
     assert pending(stage, reviewer) == size - 1

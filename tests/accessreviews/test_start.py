@@ -285,9 +285,9 @@ def test_the_start_is_a_fixed_number_of_queries_whatever_the_size(
     connection.features.supports_json_field  # noqa: B018 - SQLite's one-off feature probe
     # The same count for 3 and 60 members (the parametrisation pins both), never a query per
     # member: savepoint, resource name, instance, stages, items, stage id, owner links,
-    # fallback links, assignments, messages, status, audit (savepoint, head, insert,
-    # release), release; PostgreSQL adds the audit chain's advisory lock.
-    with django_assert_num_queries(16 + (connection.vendor == "postgresql")):
+    # fallback links, assignments, messages, status, audit (head, insert), release;
+    # PostgreSQL adds the audit chain's advisory lock.
+    with django_assert_num_queries(14 + (connection.vendor == "postgresql")):
         instance_start(definition, occurrence, "group", group.pk, snapshot=snapshot)
     assert DecisionItem.objects.count() == size
 
@@ -483,9 +483,7 @@ def test_the_claim_writes_every_resources_instance_in_a_fixed_number_of_queries(
     assert set(instances.values_list("status", flat=True)) == {InstanceStatus.NOT_STARTED}
 
 
-def test_an_instance_written_by_a_racing_writer_rolls_the_claim_back(
-    admin_user, team, monkeypatch
-):
+def test_an_instance_written_by_a_racing_writer_rolls_the_claim_back(admin_user, team, monkeypatch):
     from accessreviews.services import start
 
     falcon, _, _ = team
