@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connection, models, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -137,24 +138,30 @@ _INTEGER_FIELDS = {
     "PositiveSmallIntegerField",
 }
 _TEXT_FIELDS = {"CharField", "TextField", "SlugField", "EmailField"}
+_JSON_STRING = {"sqlite": "json_quote({})", "postgresql": "to_json({})::text"}
 
 
 def _canonical_line_sql(model, names: list[str]) -> str | None:
     """SQL for one row's canonical JSON (keys in `names` order), or None when a column's type
     is not one the database can write canonically."""
+    quote = _JSON_STRING.get(connection.vendor)
+    if quote is None or not connection.features.supports_json_field:  # no JSON functions
+        return None
     parts = []
     for index, name in enumerate(names):
-        field = model._meta.get_field(name)
-        kind = (field.target_field if field.is_relation else field).get_internal_type()
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:  # a lookup path such as "a__b": Python reads it
+            return None
+        value_field = field.target_field if field.is_relation else field
+        if hasattr(value_field, "from_db_value"):  # a custom field that converts its values
+            return None
+        kind = value_field.get_internal_type()
         column = connection.ops.quote_name(field.column)
         if kind in _INTEGER_FIELDS:
             value = f"CAST({column} AS TEXT)"
         elif kind in _TEXT_FIELDS:
-            value = (
-                f"json_quote({column})"
-                if connection.vendor == "sqlite"
-                else f"to_json({column})::text"
-            )
+            value = quote.format(column)
         else:
             return None
         if field.null:

@@ -114,9 +114,10 @@ class ReviewInstance(models.Model):
     apply_requested_by = models.ForeignKey(
         "directory.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    # Set by a directory import (verify.verifications_request): the tick verifies the applied
-    # instance again and clears it (verify.verifications_due).
-    reverify_requested_at = models.DateTimeField(null=True, blank=True)
+    # When the tick should verify the applied instance again (verify.verifications_due clears
+    # it): set by a directory import, by a verification after apply that failed, and pushed
+    # back by a verification that failed.
+    reverify_due_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-occurrence_start", "resource_name", "id"]
@@ -138,10 +139,10 @@ class ReviewInstance(models.Model):
         indexes = [
             # The tick: running instances whose end has come.
             models.Index(fields=["status", "end_at"], name="instance_due_idx"),
-            # The tick: applied instances an import asked to verify again (few, or none).
+            # The tick: applied instances to verify again (few, or none).
             models.Index(
-                fields=["reverify_requested_at"],
-                condition=Q(reverify_requested_at__isnull=False),
+                fields=["reverify_due_at"],
+                condition=Q(reverify_due_at__isnull=False),
                 name="instance_reverify_due_idx",
             ),
         ]

@@ -730,13 +730,22 @@ def _finish(instance: ReviewInstance, now) -> bool | None:
         )
         if results.get(ApplyResult.NEW):
             raise ApplyIncomplete("denied items are left that no chunk could settle")
-        ReviewInstance.objects.filter(pk=locked.pk).update(
+        applied = ReviewInstance.objects.filter(pk=locked.pk)
+        applied.update(
             status=InstanceStatus.APPLIED,
             applied_at=now,
             needs_confirmation=False,
             failed_step=FailedStep.NONE,
             last_error="",
         )
+        # In the same commit, in a savepoint of its own (verification_update is atomic), and
+        # before the audit event (whose chain lock other writers wait for until the commit):
+        # a failing verification rolls back alone, Applied stands, and the tick tries again.
+        try:
+            verification_update(locked, just_applied=True)
+        except Exception:  # noqa: BLE001 - see above
+            logger.exception("verification of applied instance %s failed", locked.pk)
+            applied.update(reverify_due_at=now)
         messages = _removed_messages(locked, now)
         audit.record(
             locked.apply_requested_by,
@@ -744,12 +753,6 @@ def _finish(instance: ReviewInstance, now) -> bool | None:
             locked,
             {"results": results, "messages": messages},
         )
-        # In the same commit, but in a savepoint of its own (verification_update is atomic): a
-        # failing verification rolls back alone, Applied stands, and it runs again later.
-        try:
-            verification_update(locked, just_applied=True)
-        except Exception:  # noqa: BLE001 - see above
-            logger.exception("verification of applied instance %s failed", locked.pk)
     return True
 
 

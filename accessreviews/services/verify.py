@@ -50,8 +50,13 @@ from directory.models import AccessPath, GrantRevocation, Group, RevocationResul
 logger = logging.getLogger(__name__)
 
 # After an import, instances applied this recently are verified again (plus any older one
-# whose revoked grant the import brought back).
+# whose resource had a revoked grant brought back by an import).
 REVERIFY_WINDOW = datetime.timedelta(days=90)
+# The tick verifies at most this many instances (the rest on the next ticks), so that a large
+# backlog after an import never holds up the tick's other work for long.
+VERIFY_PER_TICK = 50
+# A verification that failed is tried again this much later (not every minute).
+RETRY_AFTER = datetime.timedelta(minutes=15)
 
 
 def _q(name: str) -> str:
@@ -173,9 +178,11 @@ def _verify_blocked_guests(instance: ReviewInstance) -> None:
 
 
 def verifications_request(now=None) -> int:
-    """After an import: ask the tick to verify again every instance applied recently, and any
-    whose revoked grant came back. One UPDATE, however many instances (the import's commit
-    never waits on their verification)."""
+    """After an import: ask the tick to verify again every instance applied recently, any older
+    one whose resource had a revoked grant brought back by an import, and any still Applying
+    (the apply's own verification may have read the directory before this import committed).
+    One UPDATE, however many instances: the import's commit never waits on their verification.
+    """
     now = now or timezone.now()
     restored = GrantRevocation.objects.filter(
         result=RevocationResult.REMOVED,
@@ -183,32 +190,46 @@ def verifications_request(now=None) -> int:
         resource_type=OuterRef("resource_type"),
         resource_id=OuterRef("resource_id"),
     )
+    applied = Q(status=InstanceStatus.APPLIED) & (
+        Q(applied_at__gte=now - REVERIFY_WINDOW) | Exists(restored)
+    )
+    # Applying counts too: on PostgreSQL this UPDATE then waits for an apply that is finishing
+    # (its row is locked) and marks it once Applied, instead of skipping a row it saw Applying.
     return (
-        ReviewInstance.objects.filter(status=InstanceStatus.APPLIED)
-        .filter(Q(applied_at__gte=now - REVERIFY_WINDOW) | Exists(restored))
-        .update(reverify_requested_at=now)
+        ReviewInstance.objects.filter(applied | Q(status=InstanceStatus.APPLYING))
+        .filter(Q(reverify_due_at__isnull=True) | Q(reverify_due_at__gt=now))
+        .update(reverify_due_at=now)
     )
 
 
 def verifications_due(now=None) -> int:
-    """The tick: verify each requested instance again. Each is claimed by a conditional UPDATE
-    in the transaction that verifies it, so a second tick skips it, a crash leaves the request
-    for the next tick, and a request made meanwhile (a later import) is kept for another pass."""
-    requested = ReviewInstance.objects.filter(reverify_requested_at__isnull=False)
+    """The tick: verify the applied instances whose verification is due, at most
+    VERIFY_PER_TICK of them (the rest on the next ticks). Each is claimed by a conditional
+    UPDATE in the transaction that verifies it, so a second tick skips it, a crash leaves it
+    due, and a request made meanwhile (a later import) stays for another pass. A verification
+    that fails is tried again RETRY_AFTER later. Instances still Applying wait (apply verifies
+    them as it finishes)."""
+    now = now or timezone.now()
+    due = ReviewInstance.objects.filter(
+        reverify_due_at__lte=now, status=InstanceStatus.APPLIED
+    ).order_by("reverify_due_at", "pk")
     count = 0
-    for instance in list(requested.order_by("pk")):
+    for instance in list(due[:VERIFY_PER_TICK]):
         try:
-            count += _verify_requested(instance)
-        except Exception:  # noqa: BLE001 - the request stays; the rest of the tick goes on
+            count += _verify_due(instance)
+        except Exception:  # noqa: BLE001 - tried again later; the rest of the tick goes on
             logger.exception("verification of applied instance %s failed", instance.pk)
+            ReviewInstance.objects.filter(
+                pk=instance.pk, reverify_due_at=instance.reverify_due_at
+            ).update(reverify_due_at=now + RETRY_AFTER)
     return count
 
 
 @transaction.atomic
-def _verify_requested(instance: ReviewInstance) -> bool:
+def _verify_due(instance: ReviewInstance) -> bool:
     claimed = ReviewInstance.objects.filter(
-        pk=instance.pk, reverify_requested_at=instance.reverify_requested_at
-    ).update(reverify_requested_at=None)
+        pk=instance.pk, reverify_due_at=instance.reverify_due_at
+    ).update(reverify_due_at=None)
     if claimed:
         verification_update(instance)
     return bool(claimed)

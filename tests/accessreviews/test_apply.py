@@ -640,6 +640,7 @@ def test_a_failing_verification_after_applied_is_not_an_apply_failure(
         "",
     )
     assert p["bob"].pk not in members(group)
+    assert instance.reverify_due_at == AFTER  # the tick verifies it again
 
 
 def test_a_verification_failing_halfway_rolls_back_alone_and_applied_stands(

@@ -372,9 +372,9 @@ def test_the_tick_runs_a_fixed_number_of_queries_when_nothing_is_due(
     # The same count for 10 and 10,000 series: 1 the heartbeat UPDATE, 2 the day's audit head
     # (EXISTS), 3 due series (index on status, next occurrence), 4 instances waiting to
     # start, 5 due stages, 6 due instances, 7 open stages for reminders, 8 instances to
-    # auto-apply, 9 instances Applying, 10 instances an import asked to verify again, 11 guest
-    # deletions due (EXISTS), and delivery's 12 savepoint, 13 stale leases given up, 14 due
-    # messages, 15 release.
+    # auto-apply, 9 instances Applying, 10 guest deletions due (EXISTS), delivery's 11
+    # savepoint, 12 stale leases given up, 13 due messages, 14 release, and 15 applied
+    # instances due to be verified again.
     with time_machine.travel(moment, tick=False), django_assert_num_queries(15):
         tick(now=moment)
     assert ReviewDefinition.objects.count() == count

@@ -12,6 +12,7 @@ from accessreviews.models import ReviewInstance
 from accessreviews.models.instances import InstanceStatus, VerificationStatus
 from accessreviews.services.apply import applies_due, apply_request
 from accessreviews.services.verify import (
+    RETRY_AFTER,
     REVERIFY_WINDOW,
     instance_verify,
     verification_mismatches,
@@ -128,7 +129,7 @@ def test_an_import_that_brings_a_grant_back_marks_it_re_granted(
         _import()  # the source system still lists her: the import re-creates the grant
 
     instance.refresh_from_db()
-    assert instance.reverify_requested_at == later  # the import only asks
+    assert instance.reverify_due_at == later  # the import only asks
     assert verification(instance, ines)[0] == VerificationStatus.VERIFIED
     assert verifications_due(later) == 1  # the tick verifies
     assert verification(instance, ines) == (
@@ -161,9 +162,7 @@ def test_verifying_with_no_access_left_skips_the_re_granted_pass(
 
 def requested() -> set[int]:
     return set(
-        ReviewInstance.objects.filter(reverify_requested_at__isnull=False).values_list(
-            "pk", flat=True
-        )
+        ReviewInstance.objects.filter(reverify_due_at__isnull=False).values_list("pk", flat=True)
     )
 
 
@@ -232,6 +231,35 @@ def test_a_failing_verification_keeps_its_request_and_the_others_still_run(admin
     assert verifications_due(AFTER) == 1
     assert requested() == {broken.pk}
     assert verification(fine, person)[0] == VerificationStatus.MISMATCH
+    broken.refresh_from_db()
+    assert broken.reverify_due_at == AFTER + RETRY_AFTER  # not every minute
+    assert verifications_due(AFTER + dt.timedelta(minutes=1)) == 0
+
+
+def test_an_instance_still_applying_is_asked_for_and_verified_once_applied(admin_user):
+    group, person = GroupFactory(), UserFactory()
+    add_members(group, person)
+    add_owners(group, UserFactory())
+    instance = completed_review(admin_user, {person: DENY}, groups=[group])
+    apply_request(admin_user, instance)
+    assert verifications_request(AFTER) == 1  # Applying: an apply finishing may have read early
+    assert verifications_due(AFTER) == 0  # it waits for Applied
+    applies_due(AFTER)
+    add_members(group, person)
+    assert verifications_due(AFTER) == 1
+    assert verification(instance, person)[0] == VerificationStatus.MISMATCH
+
+
+def test_the_tick_verifies_a_bounded_number_of_instances_at_a_time(admin_user, monkeypatch):
+    from accessreviews.services import verify
+
+    first, second = (applied_review(admin_user, AFTER)[0] for _ in range(2))
+    verifications_request(AFTER)
+    monkeypatch.setattr(verify, "VERIFY_PER_TICK", 1)
+    assert verifications_due(AFTER) == 1
+    assert requested() == {second.pk}
+    assert verifications_due(AFTER) == 1
+    assert requested() == set()
 
 
 def test_mismatches_are_listed_for_those_who_may_see_the_review(

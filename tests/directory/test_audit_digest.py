@@ -93,5 +93,6 @@ def test_integer_and_text_rows_are_written_by_the_database_as_canonical_json(mon
     assert audit.detail_digest("test.users", "Ops") == reference_digest("test.users", "Ops")
 
 
-def test_a_source_with_an_instant_is_encoded_in_python():
+def test_a_source_with_an_instant_or_a_lookup_path_is_encoded_in_python():
     assert audit._canonical_line_sql(User, ["id", "last_sign_in_at"]) is None
+    assert audit._canonical_line_sql(User, ["id", "manager__email"]) is None

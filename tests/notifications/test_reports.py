@@ -37,9 +37,9 @@ def test_the_tick_twice_changes_nothing_the_second_time(admin_user, django_asser
         before = list(Message.objects.values_list("id", "email_status", "attempts"))
     # heartbeat UPDATE; audit head EXISTS; due definitions SELECT (none); instances waiting
     # to start SELECT (none); due stages SELECT and due instances SELECT (none); open stages
-    # for reminders SELECT (none); auto-apply and Applying instances SELECTs (none);
-    # verifications an import requested SELECT (none); guest deletions EXISTS (none);
-    # delivery: SAVEPOINT, give-up UPDATE, due SELECT (nothing due), RELEASE
+    # for reminders SELECT (none); auto-apply and Applying instances SELECTs (none); guest
+    # deletions EXISTS (none); delivery: SAVEPOINT, give-up UPDATE, due SELECT (nothing
+    # due), RELEASE; verifications due SELECT (none)
     later = time_machine.travel("2026-11-27 09:00:30+00:00", tick=False)
     with later, django_assert_num_queries(15):
         tick()
