@@ -153,6 +153,8 @@ def _canonical_line_sql(model, names: list[str]) -> str | None:
             field = model._meta.get_field(name)
         except FieldDoesNotExist:  # a lookup path such as "a__b": Python reads it
             return None
+        if not field.concrete or field.many_to_many:  # relations stored elsewhere
+            return None
         value_field = field.target_field if field.is_relation else field
         if hasattr(value_field, "from_db_value"):  # a custom field that converts its values
             return None

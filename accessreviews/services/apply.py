@@ -788,7 +788,9 @@ def _count_failure(instance: ReviewInstance, error: Exception) -> None:
         applying = ReviewInstance.objects.filter(pk=instance.pk, status=InstanceStatus.APPLYING)
         applying.update(attempts=F("attempts") + 1, last_error=message)
         failed = applying.filter(attempts__gte=MAX_ATTEMPTS).update(
-            status=InstanceStatus.FAILED, failed_step=FailedStep.APPLY
+            status=InstanceStatus.FAILED,
+            failed_step=FailedStep.APPLY,
+            reverify_due_at=None,  # an import's request: Retry's apply verifies anyway
         )
         if failed:
             audit.record(None, "instance.failed", instance, {"step": "apply", "error": message})

@@ -13,8 +13,9 @@ instance_verify recomputes every applied item's verification in a fixed number o
 
 Items apply did not remove (ApplyNotSupported, protected) are left unverified. It runs after
 every apply, and after every directory import: the import's signal (directory.signals.
-directory_imported) marks the instances to verify again in one UPDATE, and the tick verifies
-them (verifications_due).
+directory_imported) sets, or brings forward, the instances' reverify_due_at in one UPDATE, and
+the tick verifies those due (verifications_due). A verification that fails, after apply or in
+the tick, is due again later (RETRY_AFTER).
 """
 
 import datetime
@@ -26,7 +27,9 @@ from django.db.models import (
     CharField,
     Count,
     DateField,
+    DateTimeField,
     Exists,
+    F,
     OuterRef,
     Q,
     QuerySet,
@@ -34,7 +37,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast, Concat
+from django.db.models.functions import Cast, Coalesce, Concat, Least
 from django.utils import timezone
 
 from accessreviews.choices import Decision
@@ -195,10 +198,11 @@ def verifications_request(now=None) -> int:
     )
     # Applying counts too: on PostgreSQL this UPDATE then waits for an apply that is finishing
     # (its row is locked) and marks it once Applied, instead of skipping a row it saw Applying.
-    return (
-        ReviewInstance.objects.filter(applied | Q(status=InstanceStatus.APPLYING))
-        .filter(Q(reverify_due_at__isnull=True) | Q(reverify_due_at__gt=now))
-        .update(reverify_due_at=now)
+    # No condition on the due time either, for the same reason (a tick verifying the instance
+    # holds its row with the time cleared): the time is only ever brought forward, to now.
+    now_value = Value(now, output_field=DateTimeField())
+    return ReviewInstance.objects.filter(applied | Q(status=InstanceStatus.APPLYING)).update(
+        reverify_due_at=Least(Coalesce(F("reverify_due_at"), now_value), now_value)
     )
 
 
@@ -219,10 +223,18 @@ def verifications_due(now=None) -> int:
             count += _verify_due(instance)
         except Exception:  # noqa: BLE001 - tried again later; the rest of the tick goes on
             logger.exception("verification of applied instance %s failed", instance.pk)
-            ReviewInstance.objects.filter(
-                pk=instance.pk, reverify_due_at=instance.reverify_due_at
-            ).update(reverify_due_at=now + RETRY_AFTER)
+            _retry_later(instance, now)
     return count
+
+
+def _retry_later(instance: ReviewInstance, now) -> None:
+    # Only if nobody asked again meanwhile (a new request keeps its own, earlier time).
+    try:
+        ReviewInstance.objects.filter(
+            pk=instance.pk, reverify_due_at=instance.reverify_due_at
+        ).update(reverify_due_at=now + RETRY_AFTER)
+    except Exception:  # noqa: BLE001 - then it is simply due again on the next tick
+        logger.exception("could not postpone the verification of instance %s", instance.pk)
 
 
 @transaction.atomic

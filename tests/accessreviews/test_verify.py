@@ -2,11 +2,14 @@
 
 import datetime as dt
 import io
+import threading
+import time
 from pathlib import Path
 
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db import connection
 
 from accessreviews.models import ReviewInstance
 from accessreviews.models.instances import InstanceStatus, VerificationStatus
@@ -272,3 +275,34 @@ def test_mismatches_are_listed_for_those_who_may_see_the_review(
     assert [item.pk for item in verification_mismatches(admin_user)] == expected
     assert [item.pk for item in verification_mismatches(reader)] == expected
     assert list(verification_mismatches(outsider)) == []
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_an_import_while_the_tick_verifies_is_kept_for_another_pass(admin_user, monkeypatch):
+    from accessreviews.services import verify
+
+    instance, _, _ = applied_review(admin_user, AFTER)
+    verifications_request(AFTER)
+    verifying, imported = threading.Event(), []
+    real = verify.verification_update
+
+    def slow_verification(instance, **kwargs):
+        real(instance, **kwargs)
+        verifying.set()
+        time.sleep(0.5)  # the import's UPDATE comes while this transaction holds the row
+
+    def import_meanwhile():
+        try:
+            verifying.wait(5)
+            imported.append(verifications_request(AFTER + dt.timedelta(minutes=1)))
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(verify, "verification_update", slow_verification)
+    thread = threading.Thread(target=import_meanwhile)
+    thread.start()
+    assert verifications_due(AFTER) == 1
+    thread.join()
+    assert imported == [1]  # it waited for the tick's commit instead of skipping the row
+    assert requested() == {instance.pk}

@@ -8,7 +8,7 @@ import zoneinfo
 import pytest
 
 from directory import access, audit
-from directory.models import User
+from directory.models import Group, User
 from tests.factories import GroupFactory, UserFactory, add_members
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +96,5 @@ def test_integer_and_text_rows_are_written_by_the_database_as_canonical_json(mon
 def test_a_source_with_an_instant_or_a_lookup_path_is_encoded_in_python():
     assert audit._canonical_line_sql(User, ["id", "last_sign_in_at"]) is None
     assert audit._canonical_line_sql(User, ["id", "manager__email"]) is None
+    assert audit._canonical_line_sql(Group, ["id", "owners"]) is None  # many-to-many
+    assert audit._canonical_line_sql(User, ["id", "direct_reports"]) is None  # reverse relation
