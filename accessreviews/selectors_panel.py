@@ -473,9 +473,18 @@ def panel_page(assignment: ReviewerAssignment, filters: PanelFilter, cursor: Cur
 
 
 def panel_row(assignment: ReviewerAssignment, item_id: int) -> Row:
-    """One row of my page, re-read after a decision (the htmx swap)."""
+    """One row of my page, re-read after a decision (the htmx swap). The same query re-reads
+    my counters onto `assignment`, which the decision has just moved."""
+    mine = ReviewerAssignment.objects.filter(pk=assignment.pk)
+    link = (
+        _links(assignment)
+        .annotate(
+            my_total=Subquery(mine.values("total")), my_pending=Subquery(mine.values("pending"))
+        )
+        .get(item_id=item_id)
+    )
+    assignment.total, assignment.pending = link.my_total, link.my_pending
     panel = Panel(assignment)
-    link = _links(assignment).get(item_id=item_id)
     link.stage = assignment.stage
     row = Row(link, look_back_days=panel.look_back_days)
     _attach_history(panel, [row])
@@ -485,20 +494,16 @@ def panel_row(assignment: ReviewerAssignment, item_id: int) -> Row:
 # --- One item, for a decision --------------------------------------------------------------------
 
 
-def item_for(user, instance_uuid, item_uuid) -> DecisionItem:
-    """The item, if I have a link to it in any stage or decided it myself; else Http404."""
-    linked = Exists(ItemReviewer.objects.filter(item_id=OuterRef("pk"), reviewer=user))
+def item_for(user, instance_uuid, item_uuid, ordinal: int) -> DecisionItem:
+    """The item, if I have a link to it in any stage or decided it myself; else Http404.
+    `linked_here`: whether I have a link to it in stage `ordinal` (one query for both)."""
+    mine = ItemReviewer.objects.filter(item_id=OuterRef("pk"), reviewer=user)
     item = (
-        DecisionItem.objects.filter(linked | Q(reviewed_by=user))
+        DecisionItem.objects.filter(Exists(mine) | Q(reviewed_by=user))
         .filter(instance__uuid=instance_uuid, uuid=item_uuid)
+        .annotate(linked_here=Exists(mine.filter(stage__ordinal=ordinal)))
         .first()
     )
     if item is None:
         raise Http404("No item of yours here.")
     return item
-
-
-def is_linked(assignment: ReviewerAssignment, item: DecisionItem) -> bool:
-    return ItemReviewer.objects.filter(
-        stage_id=assignment.stage_id, reviewer_id=assignment.reviewer_id, item=item
-    ).exists()

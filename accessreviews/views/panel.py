@@ -159,9 +159,9 @@ def _label(name: str) -> str:
 @require_POST
 @login_required
 def item_decide(request, uuid, ordinal, item):
-    item = selectors.item_for(request.user, uuid, item)
+    item = selectors.item_for(request.user, uuid, item, ordinal)
     assignment, closed = _assignment_to_decide(request, uuid, ordinal)
-    if not selectors.is_linked(assignment, item):
+    if not item.linked_here:
         audit.record_denied(request, "panel_decide", item.instance, stage=ordinal)
         raise PermissionDenied("You are not a reviewer of this person in this stage.")
     form = DecisionForm(request.POST)
@@ -188,9 +188,8 @@ def item_decide(request, uuid, ordinal, item):
 
 def _answer_one(request, assignment, item, *, notice, error, form):
     if _is_htmx(request):
-        assignment.refresh_from_db(fields=["total", "pending"])
+        row = selectors.panel_row(assignment, item.pk)  # re-reads my counters too
         panel = selectors.Panel(assignment)
-        row = selectors.panel_row(assignment, item.pk)
         context = _context(
             request,
             p=panel,

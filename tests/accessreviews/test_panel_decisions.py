@@ -447,14 +447,13 @@ def test_one_decision_runs_a_fixed_number_of_queries(
     item = DecisionItem.objects.filter(instance_id=stage.instance_id).first()
     client = signed_in(reviewer)
     pg = connection.vendor == "postgresql"
-    # 1 session, 2 signed-in user, 3 the item through my links, 4 my assignment with its stage
-    # and instance, 5 my link to the item in this stage, then the decision service: 6 savepoint,
-    # 7 open stage, 8 history INSERT ... SELECT, 9 item UPDATE, 10 assignments UPDATE, 11-13
-    # audit (chain head, digest rows, insert), 14 release; then the row: 15 my counters
-    # re-read, 16 the row with its item, decider and principal's details (the answer is the
-    # row alone: no nav). PostgreSQL adds the assignments' lock and the audit chain's advisory
-    # lock.
-    with django_assert_num_queries(16 + 2 * pg):
+    # 1 session, 2 signed-in user, 3 the item through my links (and whether I have one in this
+    # stage), 4 my assignment with its stage and instance, then the decision service: 5
+    # savepoint, 6 open stage, 7 history INSERT ... SELECT, 8 item UPDATE, 9 assignments
+    # UPDATE, 10-12 audit (chain head, digest rows, insert), 13 release; then 14 the row with
+    # its item, decider, principal's details and my counters (the answer is the row alone: no
+    # nav). PostgreSQL adds the assignments' lock and the audit chain's advisory lock.
+    with django_assert_num_queries(14 + 2 * pg):
         response = client.post(decide_url(stage, item), {"decision": Decision.DENY}, **HTMX)
     assert response.status_code == 200
     assert pending(stage, reviewer) == size - 1
