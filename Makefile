@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint check clean bench e2e
+.PHONY: run test lint check clean bench bench-scale e2e
 
 # Reinstall only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -31,6 +31,11 @@ check: lint test
 bench: $(VENV)/.installed
 	$(BIN)/python -c "import aiosmtpd" 2>/dev/null || $(BIN)/python -m pip install --quiet "aiosmtpd>=1.4"
 	$(BIN)/python -m benchmarks.run
+
+# The scale envelope, separately (DESIGN.md): a 1,000,000-item start and panel page and a
+# 500,000-denial apply, once per side. Tens of minutes; a few GB of scratch database.
+bench-scale: $(VENV)/.installed
+	$(BIN)/python -m benchmarks.run --scale
 
 clean:
 	rm -rf var/portal.sqlite3* var/test.sqlite3* var/broker var/celerybeat-schedule*

@@ -154,3 +154,8 @@ def apply_benchmark(size: int = 50_000, *, repeat: int = 3, warmup: int = 0) -> 
 
 def benchmarks(*, size: int = 50_000, repeat: int = 3) -> list[Benchmark]:
     return [apply_benchmark(size, repeat=repeat)]
+
+
+def scale_benchmarks(*, repeat: int = 1) -> list[Benchmark]:
+    """`make bench-scale`: applying 500,000 denials (reference G5's larger figure)."""
+    return [apply_benchmark(500_000, repeat=repeat)]

@@ -350,3 +350,8 @@ def benchmarks(
         start_benchmark(start_size, repeat=repeat),
         decide_benchmark(decide_size, repeat=repeat),
     ]
+
+
+def scale_benchmarks(*, repeat: int = 1) -> list[Benchmark]:
+    """`make bench-scale`: the start of a 1,000,000-member review (DESIGN.md "Performance")."""
+    return [start_benchmark(1_000_000, repeat=repeat)]

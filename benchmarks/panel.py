@@ -313,3 +313,9 @@ def benchmarks(
         accept_benchmark(bulk_size, repeat=repeat),
         approve_matching_benchmark(bulk_size, repeat=repeat),
     ]
+
+
+def scale_benchmarks(*, repeat: int = 1) -> list[Benchmark]:
+    """`make bench-scale`: a reviewer's page among 1,000,000 items against 10,000 (the keyset
+    and the counters keep it flat: reference G12)."""
+    return [page_benchmark(1_000_000, repeat=repeat)]

@@ -1,9 +1,12 @@
 """`make bench`: every benchmark against its baseline, on a scratch database; see harness.py.
 
-    python -m benchmarks.run [NAME-PREFIX ...] [--repeat N] [--json PATH]
+    python -m benchmarks.run [NAME-PREFIX ...] [--repeat N] [--json PATH] [--scale]
 
 Prints the database at the top, then one line per benchmark, writes var/bench.json, and exits
-1 when a ratio is over its limit (2 when a benchmark failed its own check).
+1 when a ratio is over its limit (2 when a benchmark failed its own check). --scale runs the
+envelope instead (`make bench-scale`: a 1,000,000-item start and panel, a 500,000-denial apply;
+each area's scale_benchmarks), once per side unless --repeat says otherwise, into
+var/bench-scale.json.
 """
 
 import argparse
@@ -22,14 +25,23 @@ AREAS = [
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = BASE_DIR / "var" / "bench.json"
+SCALE_JSON = BASE_DIR / "var" / "bench-scale.json"
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("names", nargs="*", help="run only benchmarks whose name starts so")
-    parser.add_argument("--repeat", type=int, default=3, help="timed calls per side (median)")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--repeat", type=int, help="timed calls per side (median; 3, or 1 at scale)"
+    )
+    parser.add_argument("--json", type=Path, help="where to write results")
+    parser.add_argument("--scale", action="store_true", help="the 1,000,000-item envelope")
+    args = parser.parse_args(argv)
+    if args.repeat is None:
+        args.repeat = 1 if args.scale else 3
+    if args.json is None:
+        args.json = SCALE_JSON if args.scale else DEFAULT_JSON
+    return args
 
 
 def describe_database(connection) -> dict:
@@ -48,10 +60,14 @@ def describe_database(connection) -> dict:
     }
 
 
-def collect(names: list[str], repeat: int) -> list:
+def collect(names: list[str], repeat: int, *, scale: bool = False) -> list:
     selected = []
     for area in AREAS:
-        for bench in importlib.import_module(area).benchmarks(repeat=repeat):
+        module = importlib.import_module(area)
+        if scale and not hasattr(module, "scale_benchmarks"):
+            continue
+        found = module.scale_benchmarks if scale else module.benchmarks
+        for bench in found(repeat=repeat):
             if not names or any(bench.name.startswith(name) for name in names):
                 selected.append(bench)
     return selected
@@ -80,7 +96,7 @@ def main(argv=None) -> int:
             raise SystemExit(f"refusing to benchmark on {scratch!r}: not a scratch database")
         header = describe_database(connection)
         print(f"database: {header['vendor']} {header['version']} (scratch {scratch})", flush=True)
-        results = run_benchmarks(collect(args.names, args.repeat))
+        results = run_benchmarks(collect(args.names, args.repeat, scale=args.scale))
         write_json(
             args.json,
             results,
@@ -89,6 +105,7 @@ def main(argv=None) -> int:
                 "django": django.get_version(),
                 "cpus": os.cpu_count(),
                 "repeat": args.repeat,
+                "scale": args.scale,
             },
         )
     finally:

@@ -19,7 +19,7 @@ from benchmarks.harness import (
     run_benchmarks,
     write_json,
 )
-from benchmarks.run import collect
+from benchmarks.run import collect, parse_args
 
 LINE = re.compile(
     r"^(?P<name>[a-z0-9_.]+): (?P<value>\d+(\.\d+)?) (?P<unit>\S+)"
@@ -161,3 +161,11 @@ def test_the_runner_selects_by_name_prefix():
         "panel.page_100k",
         "apply.denials_50k",
     } <= set(names)
+
+
+def test_the_scale_envelope_is_its_own_run_once_per_side():
+    names = [b.name for b in collect([], repeat=1, scale=True)]
+    assert names == ["engine.start_1m", "panel.page_1m", "apply.denials_500k"]
+    args = parse_args(["--scale"])
+    assert (args.repeat, args.json.name) == (1, "bench-scale.json")
+    assert (parse_args([]).repeat, parse_args([]).json.name) == (3, "bench.json")
