@@ -404,10 +404,9 @@ def revocation_requests_add(batch, requests, *, actor_label: str = "") -> int:
             INSERT INTO {T["revocation"]}
                 (batch, {columns}, result, reason, actor_label, requested_at)
             SELECT %s, q.*, %s, '', %s, %s FROM ({select_sql}) q"""
-        batch_value = batch.hex if connection.vendor == "sqlite" else batch
         with connection.cursor() as cursor:
             cursor.execute(
-                sql, (batch_value, RevocationResult.PENDING, actor_label, _now(), *params)
+                sql, (_batch_value(batch), RevocationResult.PENDING, actor_label, _now(), *params)
             )
             return cursor.rowcount
     rows = [

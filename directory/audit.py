@@ -85,11 +85,9 @@ def detail_digest(source_name: str, operation) -> tuple[int, str]:
         return 0, ""
     source = _sources[source_name]
     queryset = source.model._default_manager.filter(**{source.operation_field: operation})
-    line = _canonical_line_sql(source.model, sorted(("id", *source.fields)))
-    if line is None:
-        chunks = _python_lines(queryset, sorted(("id", *source.fields)))
-    else:
-        chunks = _database_lines(queryset, line)
+    names = sorted(("id", *source.fields))  # canonical key order
+    line = _canonical_line_sql(source.model, names)
+    chunks = _python_lines(queryset, names) if line is None else _database_lines(queryset, line)
     digest, count = hashlib.sha256(), 0
     for lines in chunks:
         digest.update(("\n".join(lines) + "\n").encode())

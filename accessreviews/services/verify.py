@@ -82,7 +82,7 @@ def _applied(instance: ReviewInstance) -> QuerySet:
     )
 
 
-def instance_verify(instance: ReviewInstance, now=None) -> dict:
+def instance_verify(instance: ReviewInstance) -> dict:
     """Recompute the verification of an instance's applied items; counts per status."""
     verification_update(instance)
     return dict(
